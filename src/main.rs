@@ -1,0 +1,2 @@
+//! The `ciguard` command.
+fn main() {}

@@ -1,0 +1,251 @@
+//! Reading YAML and JSON text into `serde_json::Value`s, with positions.
+//!
+//! Manifests are read with YAML 1.2 core-schema booleans (`yes`, `on`, `y` stay strings),
+//! and key order is kept, so that a rendered document differs from its input only where
+//! the policy changed it. JSON input goes through `serde_json` directly.
+//!
+//! [`LocationIndex`] maps a JSON-pointer-like path (`/spec/allowedUsers/1`) to the
+//! line and column of the key or value in the YAML text, for errors found after
+//! deserialization.
+
+use std::collections::HashMap;
+
+use serde::de::DeserializeOwned;
+use serde_saphyr::granit_parser::{Event, Parser};
+
+use crate::error::Location;
+
+/// The parser options used for every YAML input.
+pub fn yaml_options() -> serde_saphyr::Options {
+    serde_saphyr::options! { strict_booleans: true }
+}
+
+/// A syntax or type error in YAML or JSON text.
+#[derive(Debug, thiserror::Error)]
+#[error("{location}: {message}")]
+pub struct SyntaxError {
+    /// Where the error is.
+    pub location: Location,
+    /// What was wrong and what was expected.
+    pub message: String,
+}
+
+/// Whether text is JSON rather than YAML (its first significant character opens a JSON
+/// object or array).
+pub fn looks_like_json(text: &str) -> bool {
+    matches!(
+        text.trim_start_matches('\u{feff}')
+            .trim_start()
+            .as_bytes()
+            .first(),
+        Some(b'{' | b'[')
+    )
+}
+
+/// Deserializes one document of YAML or JSON text into `T`.
+pub fn from_str<T: DeserializeOwned>(text: &str, file: &str) -> Result<T, SyntaxError> {
+    if looks_like_json(text) {
+        serde_json::from_str(text).map_err(|e| json_error(&e, file))
+    } else {
+        serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| yaml_error(&e, file))
+    }
+}
+
+/// Deserializes every document of a (multi-document) YAML stream or of one JSON text.
+/// Empty YAML documents are skipped.
+pub fn documents(text: &str, file: &str) -> Result<Vec<serde_json::Value>, SyntaxError> {
+    if looks_like_json(text) {
+        return serde_json::from_str(text)
+            .map(|v| vec![v])
+            .map_err(|e| json_error(&e, file));
+    }
+    let docs: Vec<Option<serde_json::Value>> =
+        serde_saphyr::from_multiple_with_options(text, yaml_options()).map_err(|e| yaml_error(&e, file))?;
+    Ok(docs.into_iter().flatten().filter(|d| !d.is_null()).collect())
+}
+
+/// Converts a `serde_json` error into a [`SyntaxError`].
+pub fn json_error(e: &serde_json::Error, file: &str) -> SyntaxError {
+    let text = e.to_string();
+    // serde_json appends " at line L column C"; the location carries that.
+    let message = text.split(" at line ").next().unwrap_or(&text).to_string();
+    SyntaxError {
+        location: Location {
+            file: file.to_string(),
+            line: e.line() as u64,
+            col: e.column() as u64,
+        },
+        message,
+    }
+}
+
+/// Converts a `serde-saphyr` error into a [`SyntaxError`], without its source snippet.
+pub fn yaml_error(e: &serde_saphyr::Error, file: &str) -> SyntaxError {
+    let plain = e.without_snippet();
+    let (line, col) = plain.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
+    let mut message = plain.to_string();
+    // The plain message starts with "error: line L column C: "; keep what follows.
+    if let Some(rest) = message.strip_prefix("error: ")
+        && let Some(idx) = rest.find(": ")
+        && rest.starts_with("line ")
+    {
+        message = rest[idx + 2..].to_string();
+    }
+    SyntaxError {
+        location: Location {
+            file: file.to_string(),
+            line,
+            col,
+        },
+        message,
+    }
+}
+
+/// Positions of the keys and values of one YAML document, by path.
+///
+/// A path is a JSON pointer (`/spec/allowedUsers/1`); the root is `""`.
+#[derive(Debug, Default, Clone)]
+pub struct LocationIndex {
+    /// path -> (line, col) of the key (for mapping entries) or of the item (for sequence items).
+    keys: HashMap<String, (u64, u64)>,
+    /// path -> (line, col) of the value node.
+    values: HashMap<String, (u64, u64)>,
+}
+
+enum Frame {
+    Map {
+        path: String,
+        key: Option<(String, (u64, u64))>,
+    },
+    Seq {
+        path: String,
+        next: usize,
+    },
+}
+
+impl LocationIndex {
+    /// Builds the index of the first document of `text`. Unparseable text gives an empty
+    /// index (the deserializer reports the syntax error itself).
+    pub fn build(text: &str) -> Self {
+        let mut index = LocationIndex::default();
+        let mut stack: Vec<Frame> = Vec::new();
+        let mut parser = Parser::new_from_str(text);
+        while let Some(Ok((event, span))) = parser.next_event() {
+            let pos = (span.start.line() as u64, span.start.col() as u64 + 1);
+            match event {
+                Event::DocumentEnd => break,
+                Event::Scalar(value, ..) => {
+                    if let Some(Frame::Map { key: key @ None, .. }) = stack.last_mut() {
+                        *key = Some((value.into_owned(), pos));
+                        continue;
+                    }
+                    index.node(&mut stack, pos);
+                }
+                Event::Alias(..) => {
+                    index.node(&mut stack, pos);
+                }
+                Event::MappingStart(..) => {
+                    let path = index.node(&mut stack, pos);
+                    stack.push(Frame::Map { path, key: None });
+                }
+                Event::SequenceStart(..) => {
+                    let path = index.node(&mut stack, pos);
+                    stack.push(Frame::Seq { path, next: 0 });
+                }
+                Event::MappingEnd | Event::SequenceEnd => {
+                    stack.pop();
+                }
+                _ => {}
+            }
+        }
+        index
+    }
+
+    /// Records a value node at the current position of the stack and returns its path.
+    fn node(&mut self, stack: &mut [Frame], pos: (u64, u64)) -> String {
+        let path = match stack.last_mut() {
+            None => String::new(),
+            Some(Frame::Map { path, key }) => {
+                let (k, kpos) = key.take().unwrap_or_default();
+                let p = format!("{path}/{}", escape(&k));
+                self.keys.insert(p.clone(), kpos);
+                p
+            }
+            Some(Frame::Seq { path, next }) => {
+                let p = format!("{path}/{next}");
+                *next += 1;
+                self.keys.insert(p.clone(), pos);
+                p
+            }
+        };
+        self.values.insert(path.clone(), pos);
+        path
+    }
+
+    /// The position of the key at `path` (for a sequence item, the item itself).
+    pub fn key(&self, path: &str) -> Option<(u64, u64)> {
+        self.keys.get(path).copied()
+    }
+
+    /// The position of the value at `path`.
+    pub fn value(&self, path: &str) -> Option<(u64, u64)> {
+        self.values.get(path).copied()
+    }
+
+    /// The position of the key at `path`, or of its nearest ancestor that is known.
+    pub fn key_or_ancestor(&self, path: &str) -> (u64, u64) {
+        let mut p = path;
+        loop {
+            if let Some(pos) = self.key(p).or_else(|| self.value(p)) {
+                return pos;
+            }
+            match p.rfind('/') {
+                Some(i) => p = &p[..i],
+                None => return (1, 1),
+            }
+        }
+    }
+}
+
+/// Escapes one JSON pointer segment (`~` → `~0`, `/` → `~1`).
+pub fn escape(segment: &str) -> String {
+    segment.replace('~', "~0").replace('/', "~1")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_keys_and_items() {
+        let text = "a: 1\nspec:\n  list: [\"x\", \"y\"]\n  m:\n    k/v: 2\n  seq:\n    - name: c\n";
+        let ix = LocationIndex::build(text);
+        assert_eq!(ix.key("/a"), Some((1, 1)));
+        assert_eq!(ix.value("/a"), Some((1, 4)));
+        assert_eq!(ix.key("/spec/list/1"), Some((3, 15)));
+        assert_eq!(ix.key("/spec/m/k~1v"), Some((5, 5)));
+        assert_eq!(ix.key("/spec/seq/0/name"), Some((7, 7)));
+        assert_eq!(ix.key_or_ancestor("/spec/m/nope/deeper"), (4, 3));
+    }
+
+    #[test]
+    fn yaml_errors_have_positions() {
+        let e = documents("a: [1\n", "f.yaml").unwrap_err();
+        assert_eq!(e.location.file, "f.yaml");
+        assert!(e.location.line >= 1);
+        let e = documents("{\"a\": }", "f.json").unwrap_err();
+        assert_eq!((e.location.line, e.location.col), (1, 7));
+    }
+
+    #[test]
+    fn yaml_1_2_booleans() {
+        let d = documents("v: y\nw: yes\nx: true\n", "f").unwrap();
+        assert_eq!(d[0], serde_json::json!({"v": "y", "w": "yes", "x": true}));
+    }
+
+    #[test]
+    fn multi_document_skips_empty() {
+        let d = documents("---\na: 1\n---\n---\nb: 2\n", "f").unwrap();
+        assert_eq!(d.len(), 2);
+    }
+}
