@@ -1,0 +1,63 @@
+//! The command line: one file per subcommand, each a thin shell over the library.
+
+mod check;
+mod render;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Security-context policy for CI pods on Kubernetes.
+#[derive(Debug, Parser)]
+#[command(name = "ciguard", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Apply the policy to pods and workloads; print the results
+    Render(render::Args),
+    /// Evaluate pods and workloads against the Pod Security Standards (no mutation)
+    Check(check::Args),
+}
+
+/// What a command found, mapped to the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything allowed: exit 0.
+    Success,
+    /// A document was denied or failed a check: exit 1.
+    Denied,
+}
+
+impl From<Outcome> for ExitCode {
+    fn from(o: Outcome) -> Self {
+        match o {
+            Outcome::Success => ExitCode::SUCCESS,
+            Outcome::Denied => ExitCode::from(1),
+        }
+    }
+}
+
+/// Runs the parsed command line. Errors are usage, input or policy errors (exit 2).
+pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    match cli.command {
+        Command::Render(args) => render::run(args),
+        Command::Check(args) => check::run(args),
+    }
+}
+
+/// Loads `--policy` or the built-in policy.
+pub fn load_policy(path: Option<&str>) -> anyhow::Result<ciguard::ValidPolicy> {
+    match path {
+        Some(p) => Ok(ciguard::policy::load::from_file(p)?),
+        None => Ok(ciguard::ValidPolicy::builtin()),
+    }
+}
+
+/// Prints a usage, input or policy error as `error: …` on stderr.
+pub fn report_error(e: &anyhow::Error) {
+    eprintln!("error: {e:#}");
+}
