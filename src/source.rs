@@ -249,3 +249,15 @@ mod tests {
         assert_eq!(d.len(), 2);
     }
 }
+
+/// Writes a value as one YAML document (block style, key order kept; multi-line strings
+/// as literal blocks, long single-line strings left plain; YAML 1.1 look-alikes quoted
+/// so that kubectl reads them back as strings).
+pub fn to_yaml<T: serde::Serialize>(value: &T) -> Result<String, serde_saphyr::SerializeError> {
+    let options = serde_saphyr::ser_options! { folded_wrap_chars: usize::MAX };
+    let mut text = serde_saphyr::to_string_with_options(value, options)?;
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    Ok(text)
+}

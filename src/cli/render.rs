@@ -1,5 +1,14 @@
 //! `ciguard render`: apply the policy and print the resulting documents.
 
+use std::io::Write;
+
+use anyhow::Context;
+use ciguard::{
+    merge::{self, Rendered},
+    workload::{self, Document},
+};
+use serde_json::json;
+
 use super::Outcome;
 
 /// Arguments of `ciguard render`.
@@ -25,8 +34,64 @@ enum Format {
     Json,
 }
 
+/// How a document is named in messages: `source#index Kind/name`.
+pub(crate) fn label(doc: &Document) -> String {
+    format!("{}#{} {}/{}", doc.source, doc.index, doc.kind(), doc.name())
+}
+
 /// Runs `ciguard render`.
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
-    let _ = args;
-    anyhow::bail!("not implemented yet")
+    let policy = super::load_policy(args.policy.as_deref())?;
+    let docs = workload::read_inputs(&args.inputs)?;
+    // Render everything first: an input error prints nothing to stdout.
+    let rendered = docs
+        .iter()
+        .map(|d| merge::render(&policy, &d.object).with_context(|| format!("{}#{}", d.source, d.index)))
+        .collect::<anyhow::Result<Vec<Rendered>>>()?;
+
+    let mut stderr = std::io::stderr().lock();
+    let mut outcome = Outcome::Success;
+    let mut printed = Vec::new();
+    for (doc, r) in docs.iter().zip(&rendered) {
+        for w in &r.warnings {
+            writeln!(stderr, "warning: {}: {}", label(doc), w.message)?;
+        }
+        if args.explain && r.kind.is_some() {
+            writeln!(stderr, "explain: {}", label(doc))?;
+            for p in &r.provenance {
+                writeln!(stderr, "  {} = {}  <- {}", p.field, p.value, p.origin)?;
+            }
+        }
+        match &r.denial {
+            Some(d) => {
+                writeln!(stderr, "denied: {}: {}", label(doc), d.message())?;
+                outcome = Outcome::Denied;
+            }
+            None => printed.push(&r.object),
+        }
+    }
+
+    let mut stdout = std::io::stdout().lock();
+    match args.output {
+        Format::Yaml => {
+            for (i, object) in printed.iter().enumerate() {
+                if i > 0 {
+                    writeln!(stdout, "---")?;
+                }
+                write!(stdout, "{}", ciguard::source::to_yaml(object)?)?;
+            }
+        }
+        Format::Json => {
+            let out = if docs.len() == 1 {
+                printed.first().map(|o| (*o).clone())
+            } else {
+                Some(json!({"apiVersion": "v1", "kind": "List", "items": printed}))
+            };
+            if let Some(out) = out {
+                serde_json::to_writer_pretty(&mut stdout, &out)?;
+                writeln!(stdout)?;
+            }
+        }
+    }
+    Ok(outcome)
 }

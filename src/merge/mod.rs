@@ -1,5 +1,396 @@
-//! The merge engine (placeholder, filled in by the engine work).
+//! The merge engine: applies a [`ValidPolicy`] to a pod or pod template.
+//!
+//! [`render`] walks the five precedence layers field by field, at pod and container level,
+//! applies the allowlists to what the job asked for, keeps the result valid (a lower
+//! layer yields where a higher one makes it invalid together), adds the working-directory
+//! init container for non-root jobs, and evaluates the result against the policy's Pod
+//! Security Standards target. Every write goes through one door ([`Writer`]), which
+//! records the provenance of each resulting field and the JSON Patch from the input.
 
-/// Errors rendering a document.
-#[derive(Debug, thiserror::Error)]
-pub enum RenderError {}
+pub mod layer;
+
+mod fields;
+mod validity;
+mod workdir;
+mod writer;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+pub use layer::{Change, FieldRef, Layer, List, Origin, Provenance, Scope};
+pub use writer::PatchOp;
+
+use self::{
+    fields::{CONTAINER_FIELDS, Candidates, POD_FIELDS},
+    validity::Yield,
+    writer::{Target, Writer},
+};
+use crate::{
+    policy::{ContainerKind, OnViolation, Role, ValidPolicy},
+    pss::{self, Evaluation, Level},
+    workload::{self, WorkloadKind},
+};
+
+/// The name prefix of the init containers ciguard adds; containers with this prefix are
+/// ciguard's own and are regenerated on every render.
+pub const WORKDIR_INIT_PREFIX: &str = "ciguard-workdir";
+
+/// A document that cannot be rendered because it is not a well-formed pod carrier.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind} \"{name}\": {pointer}: {message}")]
+pub struct RenderError {
+    /// The object's kind.
+    pub kind: String,
+    /// The object's name.
+    pub name: String,
+    /// JSON pointer of the offending value.
+    pub pointer: String,
+    /// What was expected.
+    pub message: String,
+}
+
+/// The kind of a warning, stable for scripts and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WarningCode {
+    /// A requested user or group ID is not in the allowlist; the request was dropped.
+    DisallowedId,
+    /// A request cannot stand with a value the policy enforces; the request was dropped.
+    ConflictsWithPolicy,
+    /// A helper container inherits the job's pod-level user or group; no policy layer
+    /// gives it one of its own.
+    HelperInheritsJobId,
+}
+
+impl WarningCode {
+    /// Every code.
+    pub const ALL: [WarningCode; 3] =
+        [WarningCode::DisallowedId, WarningCode::ConflictsWithPolicy, WarningCode::HelperInheritsJobId];
+
+    /// The code as text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WarningCode::DisallowedId => "disallowed-id",
+            WarningCode::ConflictsWithPolicy => "conflicts-with-policy",
+            WarningCode::HelperInheritsJobId => "helper-inherits-job-id",
+        }
+    }
+
+    /// What the code means.
+    pub fn description(self) -> &'static str {
+        match self {
+            WarningCode::DisallowedId => "a user or group ID the job asked for is not allowed; the request was dropped",
+            WarningCode::ConflictsWithPolicy => {
+                "a job request cannot stand with a value the policy sets; the request was dropped"
+            }
+            WarningCode::HelperInheritsJobId => {
+                "a helper container inherits the job's pod-level user or group; set helper.default"
+            }
+        }
+    }
+}
+
+/// A warning about one document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    /// Its kind.
+    pub code: WarningCode,
+    /// The text, naming container, field, value and list.
+    pub message: String,
+}
+
+/// Why a document is rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    /// Requests the policy rejects (`onViolation: deny`).
+    pub requests: Vec<String>,
+    /// The failed Pod Security Standards evaluation of the rendered pod.
+    pub pss: Option<Evaluation>,
+}
+
+impl Denial {
+    /// One message: the policy's reasons, then the upstream PodSecurity message.
+    pub fn message(&self) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        if !self.requests.is_empty() {
+            parts.push(format!("violates ciguard policy: {}", self.requests.join("; ")));
+        }
+        if let Some(e) = &self.pss {
+            parts.push(e.message());
+        }
+        parts.join("; ")
+    }
+}
+
+/// The result of rendering one document.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The resulting object: the input with the policy's writes, key order kept.
+    pub object: Value,
+    /// The kind, when the object carries a pod (other objects pass through untouched).
+    pub kind: Option<WorkloadKind>,
+    /// Warnings, in pod order.
+    pub warnings: Vec<Warning>,
+    /// Every resulting security-context field and who set it.
+    pub provenance: Vec<Provenance>,
+    /// Every write, field by field.
+    pub changes: Vec<Change>,
+    /// The RFC 6902 patch from the input object to [`Rendered::object`].
+    pub patch: Vec<PatchOp>,
+    /// Set when the document is rejected.
+    pub denial: Option<Denial>,
+}
+
+impl Rendered {
+    fn untouched(object: &Value) -> Self {
+        Rendered {
+            object: object.clone(),
+            kind: None,
+            warnings: Vec::new(),
+            provenance: Vec::new(),
+            changes: Vec::new(),
+            patch: Vec::new(),
+            denial: None,
+        }
+    }
+}
+
+/// A container as the job built it.
+#[derive(Debug)]
+struct Container {
+    list: List,
+    index: usize,
+    name: String,
+    role: Role,
+    job: Map<String, Value>,
+}
+
+/// Applies a policy to an object. Objects that carry no pod are returned untouched.
+pub fn render(policy: &ValidPolicy, object: &Value) -> Result<Rendered, RenderError> {
+    let Some(kind) = WorkloadKind::of(object) else { return Ok(Rendered::untouched(object)) };
+    let err = |pointer: String, message: &str| RenderError {
+        kind: object.get("kind").and_then(Value::as_str).unwrap_or_default().to_string(),
+        name: object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string(),
+        pointer,
+        message: message.to_string(),
+    };
+    let spec_ptr = kind.spec_pointer();
+    let spec = object
+        .pointer(spec_ptr)
+        .and_then(Value::as_object)
+        .ok_or_else(|| err(spec_ptr.into(), "expected the pod spec, an object"))?;
+    let labels: BTreeMap<String, String> = object
+        .pointer(&format!("{}/labels", kind.metadata_pointer()))
+        .and_then(Value::as_object)
+        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+        .unwrap_or_default();
+    let job_pod = context_of(spec.get("securityContext"))
+        .ok_or_else(|| err(format!("{spec_ptr}/securityContext"), "expected an object"))?;
+    let mut containers = Vec::new();
+    for list in [List::InitContainers, List::Containers] {
+        let items = match spec.get(list.key()) {
+            None | Some(Value::Null) => continue,
+            Some(Value::Array(items)) => items,
+            Some(_) => return Err(err(format!("{spec_ptr}/{}", list.key()), "expected a list of containers")),
+        };
+        for (index, item) in items.iter().enumerate() {
+            let at = format!("{spec_ptr}/{}/{index}", list.key());
+            let c = item.as_object().ok_or_else(|| err(at.clone(), "expected a container, an object"))?;
+            let name = c.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+            if list == List::InitContainers && name.starts_with(WORKDIR_INIT_PREFIX) {
+                continue;
+            }
+            let job = context_of(c.get("securityContext"))
+                .ok_or_else(|| err(format!("{at}/securityContext"), "expected an object"))?;
+            let ckind = match list {
+                List::Containers => ContainerKind::Container,
+                List::InitContainers if c.get("restartPolicy").and_then(Value::as_str) == Some("Always") => {
+                    ContainerKind::Sidecar
+                }
+                List::InitContainers => ContainerKind::Init,
+            };
+            let role = policy.role_of(&labels, &name, ckind);
+            containers.push(Container { list, index, name, role, job });
+        }
+    }
+
+    let mut out = object.clone();
+    let mut engine = Engine { policy, warnings: Vec::new(), denied: Vec::new(), w: Writer::new(&mut out, spec_ptr) };
+    let (pod_allowed, pod_effective) = engine.pod(&job_pod);
+    for c in &containers {
+        engine.container(c, &pod_allowed, &pod_effective);
+    }
+    if policy.workdir_init.enabled {
+        engine.workdir();
+    }
+    let Engine { warnings, denied, w, .. } = engine;
+    let (provenance, changes, patch) = w.finish();
+
+    let pss = if policy.pss.level == Level::Privileged {
+        None
+    } else {
+        let (_, pod) = workload::typed_pod(&out)
+            .map_err(|m| err(spec_ptr.into(), &format!("not a valid pod spec: {m}")))?
+            .ok_or_else(|| err(spec_ptr.into(), "not a pod carrier"))?;
+        Some(pss::evaluate(&pod.metadata, &pod.spec, policy.pss)).filter(|e| !e.allowed())
+    };
+    let denial = (!denied.is_empty() || pss.is_some()).then_some(Denial { requests: denied, pss });
+    Ok(Rendered { object: out, kind: Some(kind), warnings, provenance, changes, patch, denial })
+}
+
+/// A security context as a map; `None` when it is not an object.
+fn context_of(v: Option<&Value>) -> Option<Map<String, Value>> {
+    match v {
+        None | Some(Value::Null) => Some(Map::new()),
+        Some(Value::Object(m)) => Some(m.clone()),
+        Some(_) => None,
+    }
+}
+
+struct Engine<'p, 'o> {
+    policy: &'p ValidPolicy,
+    warnings: Vec<Warning>,
+    denied: Vec<String>,
+    w: Writer<'o>,
+}
+
+impl Engine<'_, '_> {
+    /// Reports a job request the policy does not allow.
+    fn disallowed(&mut self, code: WarningCode, message: String) {
+        match self.policy.spec().on_violation {
+            OnViolation::Warn => self.warnings.push(Warning { code, message: format!("{message}; the request was dropped") }),
+            OnViolation::Deny => self.denied.push(message),
+        }
+    }
+
+    /// Applies the allowlists to the job's request for `field` at `scope`, when it would win.
+    fn check_request(&mut self, c: &mut Candidates, who: &str, field: &str, scope: Scope) {
+        let Some((name, list)) = validity::list_for(self.policy, field) else { return };
+        let Some(top) = c.winner() else { return };
+        if top.origin != Origin::new(Layer::Job, scope) || c.fallback().is_some_and(|f| f.value == top.value) {
+            return;
+        }
+        let ids: Vec<Value> = match &top.value {
+            Value::Array(ids) => ids.clone(),
+            single => vec![single.clone()],
+        };
+        let (ok, bad): (Vec<Value>, Vec<Value>) = ids.into_iter().partition(|id| validity::id_allowed(list, id));
+        if bad.is_empty() {
+            return;
+        }
+        let listed = validity::describe(name, list);
+        for id in &bad {
+            self.disallowed(WarningCode::DisallowedId, format!("{who}: {field} {id} is not allowed by {listed}"));
+        }
+        match c.0.last_mut() {
+            Some(top) if top.value.is_array() && !ok.is_empty() => top.value = Value::Array(ok),
+            _ => {
+                c.drop_winner();
+            }
+        }
+    }
+
+    /// Resolves the pod-level context; returns the job's allowed requests and the result.
+    fn pod(&mut self, job_pod: &Map<String, Value>) -> (Map<String, Value>, Map<String, Value>) {
+        let mut allowed = job_pod.clone();
+        let mut effective = Map::new();
+        for &field in POD_FIELDS {
+            let mut c = fields::pod_candidates(self.policy, &allowed, field);
+            self.check_request(&mut c, "pod", field, Scope::Pod);
+            match c.0.iter().find(|c| c.is_job()) {
+                Some(job) => {
+                    allowed.insert(field.into(), job.value.clone());
+                }
+                None => {
+                    allowed.remove(field);
+                }
+            }
+            let winner = c.winner().cloned();
+            if let Some(w) = &winner {
+                effective.insert(field.into(), w.value.clone());
+            }
+            let fref = FieldRef { container: None, field: field.into() };
+            self.w.put(fref, Target::Pod, &[field], winner.map(|w| (w.value, w.origin)));
+        }
+        (allowed, effective)
+    }
+
+    /// Resolves one container's context.
+    fn container(&mut self, c: &Container, pod_allowed: &Map<String, Value>, pod_effective: &Map<String, Value>) {
+        let who = format!("container \"{}\"", c.name);
+        let mut cands: BTreeMap<&'static str, Candidates> = BTreeMap::new();
+        for &field in CONTAINER_FIELDS {
+            let mut cs = fields::container_candidates(self.policy, c.role, &c.job, pod_allowed, field);
+            self.check_request(&mut cs, &who, field, Scope::Containers);
+            cands.insert(field, cs);
+        }
+        cands.insert("capabilities.add", fields::add_candidates(self.policy, c.role, &c.job));
+        for rule in validity::conflicts() {
+            let (Some(mut a), Some(mut b)) = (cands.remove(rule.a), cands.remove(rule.b)) else { continue };
+            loop {
+                match validity::step(&rule, &mut a, &mut b) {
+                    Yield::Settled | Yield::JobVersusJob => break,
+                    Yield::AdminYielded => {}
+                    Yield::JobRequest { loser_is_a, value, against_origin } => {
+                        let (field, against) = if loser_is_a { (rule.a, rule.b) } else { (rule.b, rule.a) };
+                        let denied_before = self.denied.len();
+                        self.disallowed(
+                            WarningCode::ConflictsWithPolicy,
+                            format!("{who}: {field} {value} cannot stand with {against} from {against_origin} ({})", rule.why),
+                        );
+                        validity::yield_top(&rule, &mut a, &mut b, loser_is_a, against_origin);
+                        if self.denied.len() > denied_before {
+                            break;
+                        }
+                    }
+                }
+            }
+            cands.insert(rule.a, a);
+            cands.insert(rule.b, b);
+        }
+
+        let target = Target::Container(c.list, c.index);
+        let fref = |field: &str| FieldRef { container: Some((c.list, c.name.clone())), field: field.into() };
+        for &field in CONTAINER_FIELDS {
+            let current = c.job.get(field);
+            let desired = match cands.get(field).and_then(Candidates::winner) {
+                None => {
+                    if c.role == Role::Helper && fields::is_job_identity(field) && pod_effective.contains_key(field) {
+                        self.warnings.push(Warning {
+                            code: WarningCode::HelperInheritsJobId,
+                            message: format!(
+                                "{who}: inherits the job's pod-level {field} {}; set helper.default.{field} to give it its own",
+                                pod_effective[field]
+                            ),
+                        });
+                    }
+                    None
+                }
+                // Inherited from the pod: no container-level value needed, unless the pod
+                // ends up with another value.
+                Some(w) if matches!(w.origin, Origin::Layer { scope: Scope::Pod, .. }) => {
+                    if pod_effective.get(field) == Some(&w.value) && current != Some(&w.value) {
+                        None
+                    } else {
+                        Some((w.value.clone(), w.origin))
+                    }
+                }
+                Some(w) => Some((w.value.clone(), w.origin)),
+            };
+            self.w.put(fref(field), target, &[field], desired);
+        }
+        let drop = fields::drop_union(self.policy, c.role, &c.job).map(|(list, o)| (Value::Array(list), o));
+        self.w.put(fref("capabilities.drop"), target, &["capabilities", "drop"], drop);
+        let add = cands.get("capabilities.add").and_then(Candidates::winner).map(|w| (w.value.clone(), w.origin));
+        self.w.put(fref("capabilities.add"), target, &["capabilities", "add"], add);
+    }
+
+    /// Adds (or regenerates) the working-directory init containers.
+    fn workdir(&mut self) {
+        let Some(spec) = self.w.spec() else { return };
+        let plan = workdir::plan(self.policy, spec);
+        self.w.replace_generated(WORKDIR_INIT_PREFIX, plan);
+    }
+}

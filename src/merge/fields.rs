@@ -1,0 +1,189 @@
+//! Field tables and candidate resolution: which layer's value wins, field by field.
+//!
+//! Every security-context key is merged as a unit (leaf values, and `seccompProfile`,
+//! `appArmorProfile`, `seLinuxOptions`, `windowsOptions`, `sysctls`, `supplementalGroups`
+//! replaced whole), except `capabilities`: its `drop` is the union of every layer, its
+//! `add` comes from the highest layer that sets it.
+
+use serde_json::{Map, Value};
+
+use super::layer::{Layer, Origin, Scope};
+use crate::policy::{Role, ValidPolicy};
+
+/// The pod-level fields ciguard merges, in Kubernetes' order.
+pub(crate) const POD_FIELDS: &[&str] = &[
+    "runAsUser",
+    "runAsGroup",
+    "runAsNonRoot",
+    "fsGroup",
+    "fsGroupChangePolicy",
+    "supplementalGroups",
+    "supplementalGroupsPolicy",
+    "seLinuxOptions",
+    "seLinuxChangePolicy",
+    "seccompProfile",
+    "appArmorProfile",
+    "sysctls",
+    "windowsOptions",
+];
+
+/// The container-level fields ciguard merges (capabilities apart), in Kubernetes' order.
+pub(crate) const CONTAINER_FIELDS: &[&str] = &[
+    "runAsUser",
+    "runAsGroup",
+    "runAsNonRoot",
+    "allowPrivilegeEscalation",
+    "privileged",
+    "readOnlyRootFilesystem",
+    "procMount",
+    "seLinuxOptions",
+    "seccompProfile",
+    "appArmorProfile",
+    "windowsOptions",
+];
+
+/// The fields both levels have: a container value overrides the pod value.
+pub(crate) fn is_shared(field: &str) -> bool {
+    matches!(
+        field,
+        "runAsUser" | "runAsGroup" | "runAsNonRoot" | "seLinuxOptions" | "seccompProfile" | "appArmorProfile" | "windowsOptions"
+    )
+}
+
+/// The job's user and group, which the helper role never inherits.
+pub(crate) fn is_job_identity(field: &str) -> bool {
+    matches!(field, "runAsUser" | "runAsGroup")
+}
+
+/// A value some layer offers for a field.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Candidate {
+    pub origin: Origin,
+    pub value: Value,
+}
+
+impl Candidate {
+    pub fn is_job(&self) -> bool {
+        self.origin.layer() == Some(Layer::Job)
+    }
+}
+
+/// The candidates for one field, kept sorted by rank (lowest first).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Candidates(pub Vec<Candidate>);
+
+impl Candidates {
+    pub fn push(&mut self, origin: Origin, value: Option<&Value>) {
+        if let Some(v) = value
+            && !v.is_null()
+        {
+            self.0.push(Candidate { origin, value: v.clone() });
+            self.0.sort_by_key(|c| c.origin.rank());
+        }
+    }
+
+    /// The highest-ranked candidate.
+    pub fn winner(&self) -> Option<&Candidate> {
+        self.0.last()
+    }
+
+    /// The winner if the top candidate were gone.
+    pub fn fallback(&self) -> Option<&Candidate> {
+        self.0.len().checked_sub(2).map(|i| &self.0[i])
+    }
+
+    /// Removes the top candidate.
+    pub fn drop_winner(&mut self) -> Option<Candidate> {
+        self.0.pop()
+    }
+}
+
+/// The policy contexts that apply to a container of a role, as (origin, context) pairs
+/// lowest first: `containers.default`, role default, `containers.enforced`, role enforced.
+pub(crate) fn container_layers(policy: &ValidPolicy, role: Role) -> [(Origin, &Map<String, Value>); 4] {
+    let r = policy.role(role);
+    [
+        (Origin::new(Layer::Default, Scope::Containers), &policy.containers.default),
+        (Origin::new(Layer::RoleDefault, Scope::Role(role)), &r.default),
+        (Origin::new(Layer::Enforced, Scope::Containers), &policy.containers.enforced),
+        (Origin::new(Layer::RoleEnforced, Scope::Role(role)), &r.enforced),
+    ]
+}
+
+/// Candidates for a pod-level field.
+pub(crate) fn pod_candidates(policy: &ValidPolicy, job_pod: &Map<String, Value>, field: &str) -> Candidates {
+    let mut c = Candidates::default();
+    c.push(Origin::new(Layer::Default, Scope::Pod), policy.pod.default.get(field));
+    c.push(Origin::new(Layer::Job, Scope::Pod), job_pod.get(field));
+    c.push(Origin::new(Layer::Enforced, Scope::Pod), policy.pod.enforced.get(field));
+    c
+}
+
+/// Candidates for a container-level field, including the pod-level ones it would inherit.
+pub(crate) fn container_candidates(
+    policy: &ValidPolicy,
+    role: Role,
+    job_container: &Map<String, Value>,
+    job_pod: &Map<String, Value>,
+    field: &str,
+) -> Candidates {
+    let mut c = Candidates::default();
+    for (origin, ctx) in container_layers(policy, role) {
+        c.push(origin, ctx.get(field));
+    }
+    c.push(Origin::new(Layer::Job, Scope::Containers), job_container.get(field));
+    if is_shared(field) {
+        c.push(Origin::new(Layer::Default, Scope::Pod), policy.pod.default.get(field));
+        if !(role == Role::Helper && is_job_identity(field)) {
+            c.push(Origin::new(Layer::Job, Scope::Pod), job_pod.get(field));
+        }
+        c.push(Origin::new(Layer::Enforced, Scope::Pod), policy.pod.enforced.get(field));
+    }
+    c
+}
+
+/// `capabilities.drop` of one context.
+fn drops(ctx: &Map<String, Value>) -> Option<&Vec<Value>> {
+    ctx.get("capabilities")?.get("drop")?.as_array()
+}
+
+/// The union of `capabilities.drop` over every layer, and the origin of the highest
+/// layer that drops something. The job's own list comes first, unchanged, so a pod that
+/// already drops everything needed is not rewritten.
+pub(crate) fn drop_union(
+    policy: &ValidPolicy,
+    role: Role,
+    job_container: &Map<String, Value>,
+) -> Option<(Vec<Value>, Origin)> {
+    let job_origin = Origin::new(Layer::Job, Scope::Containers);
+    let mut layers: Vec<(Origin, &Map<String, Value>)> = container_layers(policy, role).to_vec();
+    layers.push((job_origin, job_container));
+    layers.sort_by_key(|(o, _)| o.rank());
+    let mut top: Option<Origin> = None;
+    let mut union: Vec<Value> = drops(job_container).cloned().unwrap_or_default();
+    let mut any = drops(job_container).is_some();
+    for (origin, ctx) in &layers {
+        let Some(list) = drops(ctx) else { continue };
+        any = true;
+        for cap in list {
+            if !union.contains(cap) {
+                union.push(cap.clone());
+            }
+        }
+        if !list.is_empty() {
+            top = Some(*origin);
+        }
+    }
+    any.then(|| (union, top.unwrap_or(job_origin)))
+}
+
+/// Candidates for `capabilities.add`.
+pub(crate) fn add_candidates(policy: &ValidPolicy, role: Role, job_container: &Map<String, Value>) -> Candidates {
+    let add = |ctx: &Map<String, Value>| ctx.get("capabilities").and_then(|c| c.get("add")).cloned();
+    let mut c = Candidates::default();
+    for (origin, ctx) in container_layers(policy, role) {
+        c.push(origin, add(ctx).as_ref());
+    }
+    c.push(Origin::new(Layer::Job, Scope::Containers), add(job_container).as_ref());
+    c
+}
