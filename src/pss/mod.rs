@@ -3,6 +3,34 @@
 //! [`evaluate`] answers exactly as the API server's PodSecurity admission does for a pod
 //! at a [`LevelVersion`]; [`Evaluation::message`] gives its denial message byte for byte.
 
+//!
+//! ```
+//! use ciguard::pss::{evaluate, Level, LevelVersion, Version};
+//! use k8s_openapi::api::core::v1::{Container, PodSpec};
+//!
+//! let spec = PodSpec {
+//!     containers: vec![Container { name: "build".into(), ..Default::default() }],
+//!     ..Default::default()
+//! };
+//! let lv = LevelVersion { level: Level::Baseline, version: Version::Latest };
+//! assert!(evaluate(&Default::default(), &spec, lv).allowed());
+//!
+//! let lv: LevelVersion = "restricted:v1.30".parse().unwrap();
+//! let denied = evaluate(&Default::default(), &spec, lv);
+//! assert!(denied.message().starts_with(
+//!     "violates PodSecurity \"restricted:v1.30\": allowPrivilegeEscalation != false \
+//!      (container \"build\" must set securityContext.allowPrivilegeEscalation=false), "
+//! ));
+//! ```
+//!
+//! Each upstream check lives in its own file under `checks/`, one function per version at
+//! which its behaviour changes; `registry` validates them once and precomputes the list
+//! of checks for every level and version, in upstream order.
+
+mod checks;
+mod registry;
+mod visit;
+
 use std::{borrow::Cow, fmt, str::FromStr};
 
 use k8s_openapi::{api::core::v1::PodSpec, apimachinery::pkg::apis::meta::v1::ObjectMeta};
@@ -109,6 +137,18 @@ impl fmt::Display for LevelVersion {
     }
 }
 
+impl FromStr for LevelVersion {
+    type Err = ParseError;
+    /// `level:version` (e.g. `restricted:v1.30`), or a level alone for `latest`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (level, version) = s.split_once(':').unwrap_or((s, "latest"));
+        Ok(LevelVersion {
+            level: level.parse()?,
+            version: version.parse()?,
+        })
+    }
+}
+
 /// One failed check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
@@ -153,12 +193,69 @@ impl Evaluation {
     }
 }
 
+/// What one check says about a pod: upstream's `CheckResult`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckResult {
+    /// The pod passes the check.
+    Allowed,
+    /// The pod fails the check.
+    Forbidden {
+        /// The short, stable reason, e.g. `runAsNonRoot != true`.
+        reason: Cow<'static, str>,
+        /// Who does what wrong; may be empty.
+        detail: String,
+    },
+}
+
+impl CheckResult {
+    /// A failed check with a static reason.
+    pub fn forbidden(reason: &'static str, detail: String) -> Self {
+        CheckResult::Forbidden {
+            reason: Cow::Borrowed(reason),
+            detail,
+        }
+    }
+
+    /// Whether the pod passes the check.
+    pub fn is_allowed(&self) -> bool {
+        matches!(self, CheckResult::Allowed)
+    }
+}
+
 /// Evaluates a pod (its metadata and spec, as the API server sees them) at a level and version.
+///
+/// `privileged` allows everything. A version newer than [`newest_minor`] is evaluated as
+/// the newest, and `latest` is the newest; the [`Evaluation`] keeps the version as asked.
+/// A volume with no source counts as the `emptyDir` the API server defaults it to.
+/// Nothing is allocated when the pod is allowed.
 pub fn evaluate(metadata: &ObjectMeta, spec: &PodSpec, level_version: LevelVersion) -> Evaluation {
-    let _ = (metadata, spec);
-    Evaluation {
-        level_version,
-        violations: Vec::new(),
+    registry::evaluate(metadata, spec, level_version)
+}
+
+/// The newest Kubernetes minor version whose Pod Security Standards ciguard knows
+/// (`latest` is `v1.<newest_minor()>`).
+pub fn newest_minor() -> u32 {
+    registry::newest_minor()
+}
+
+/// Applies the defaulting the API server does to a `Pod` (not to pod templates) that
+/// changes what PodSecurity sees: with `hostNetwork: true`, every container and init
+/// container port without a `hostPort` gets `hostPort = containerPort`.
+///
+/// Run it on a Pod read from disk before [`evaluate`] to get the API server's message
+/// (`hostPort (container "c" uses hostPort 80)` besides `host namespaces`). Objects an
+/// admission webhook receives are already defaulted.
+pub fn apply_pod_defaults(spec: &mut PodSpec) {
+    if spec.host_network != Some(true) {
+        return;
+    }
+    let containers = spec.containers.iter_mut();
+    for c in containers.chain(spec.init_containers.iter_mut().flatten()) {
+        for port in c.ports.iter_mut().flatten() {
+            if port.host_port.unwrap_or(0) == 0 {
+                port.host_port = Some(port.container_port);
+            }
+        }
     }
 }
 

@@ -1,0 +1,198 @@
+//! What "every container" means, and the pieces every message is built from, defined once
+//! so that the wording of the checks cannot drift apart (upstream `visitor.go`,
+//! `helpers.go`).
+
+use k8s_openapi::api::core::v1::{
+    Container, ContainerPort, EphemeralContainer, Lifecycle, PodSpec, Probe, SecurityContext,
+};
+
+/// The fields of a container, init container or ephemeral container that the checks read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ContainerView<'a> {
+    /// `name`
+    pub name: &'a str,
+    /// `securityContext`
+    pub security_context: Option<&'a SecurityContext>,
+    /// `ports` (empty when unset)
+    pub ports: &'a [ContainerPort],
+    /// `livenessProbe`
+    pub liveness_probe: Option<&'a Probe>,
+    /// `readinessProbe`
+    pub readiness_probe: Option<&'a Probe>,
+    /// `startupProbe`
+    pub startup_probe: Option<&'a Probe>,
+    /// `lifecycle`
+    pub lifecycle: Option<&'a Lifecycle>,
+}
+
+impl<'a> From<&'a Container> for ContainerView<'a> {
+    fn from(c: &'a Container) -> Self {
+        ContainerView {
+            name: &c.name,
+            security_context: c.security_context.as_ref(),
+            ports: c.ports.as_deref().unwrap_or_default(),
+            liveness_probe: c.liveness_probe.as_ref(),
+            readiness_probe: c.readiness_probe.as_ref(),
+            startup_probe: c.startup_probe.as_ref(),
+            lifecycle: c.lifecycle.as_ref(),
+        }
+    }
+}
+
+impl<'a> From<&'a EphemeralContainer> for ContainerView<'a> {
+    fn from(c: &'a EphemeralContainer) -> Self {
+        ContainerView {
+            name: &c.name,
+            security_context: c.security_context.as_ref(),
+            ports: c.ports.as_deref().unwrap_or_default(),
+            liveness_probe: c.liveness_probe.as_ref(),
+            readiness_probe: c.readiness_probe.as_ref(),
+            startup_probe: c.startup_probe.as_ref(),
+            lifecycle: c.lifecycle.as_ref(),
+        }
+    }
+}
+
+/// Every container of the pod, in upstream's visiting order: `initContainers`,
+/// `containers`, then `ephemeralContainers`.
+pub(crate) fn containers(spec: &PodSpec) -> impl Iterator<Item = ContainerView<'_>> {
+    let init = spec.init_containers.iter().flatten().map(ContainerView::from);
+    let regular = spec.containers.iter().map(ContainerView::from);
+    let ephemeral = spec.ephemeral_containers.iter().flatten().map(ContainerView::from);
+    init.chain(regular).chain(ephemeral)
+}
+
+/// Whether the pod declares itself a Windows pod (`spec.os.name: windows`).
+pub(crate) fn is_windows(spec: &PodSpec) -> bool {
+    spec.os.as_ref().is_some_and(|os| os.name == "windows")
+}
+
+/// Whether the pod runs in a user namespace (`spec.hostUsers: false`), for which some
+/// checks relax from v1.35 (KEP-127).
+pub(crate) fn relax_for_user_namespace(spec: &PodSpec) -> bool {
+    spec.host_users == Some(false)
+}
+
+/// `"a", "b"`: each item in double quotes, joined with `, `; no escaping, as upstream.
+pub(crate) fn join_quote<I>(items: I) -> String
+where
+    I: IntoIterator,
+    I::Item: AsRef<str>,
+{
+    let mut out = String::new();
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push('"');
+        out.push_str(item.as_ref());
+        out.push('"');
+    }
+    out
+}
+
+/// The singular when `count` is 1, else the plural.
+pub(crate) fn pluralize(singular: &'static str, plural: &'static str, count: usize) -> &'static str {
+    if count == 1 { singular } else { plural }
+}
+
+/// `container "a"` / `containers "a", "b"`.
+pub(crate) fn containers_phrase(names: &[&str]) -> String {
+    format!(
+        "{} {}",
+        pluralize("container", "containers", names.len()),
+        join_quote(names)
+    )
+}
+
+/// Who set a bad value: `pod`, `container(s) "…"`, or both joined with ` and `.
+pub(crate) fn setters(pod: bool, containers: &[&str]) -> String {
+    let mut out = String::new();
+    if pod {
+        out.push_str("pod");
+    }
+    if !containers.is_empty() {
+        if pod {
+            out.push_str(" and ");
+        }
+        out.push_str(&containers_phrase(containers));
+    }
+    out
+}
+
+/// A string as Go's `%q` prints it: in double quotes, with `"` and `\` escaped and
+/// control and other non-printing characters written as escapes.
+pub(crate) fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for ch in s.chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{b}' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if !go_printable(c) => {
+                if (c as u32) < 0x10000 {
+                    out.push_str(&format!("\\u{:04x}", c as u32));
+                } else {
+                    out.push_str(&format!("\\U{:08x}", c as u32));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// An approximation of Go's `unicode.IsPrint` beyond ASCII: control, separator and
+/// format characters are not printable.
+fn go_printable(c: char) -> bool {
+    if c.is_ascii() {
+        return true;
+    }
+    !(c.is_control()
+        || (c.is_whitespace())
+        || matches!(c, '\u{ad}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{feff}'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn visiting_order_is_init_regular_ephemeral() {
+        let spec: PodSpec = serde_json::from_value(serde_json::json!({
+            "containers": [{"name": "c1"}, {"name": "c2"}],
+            "initContainers": [{"name": "i1"}],
+            "ephemeralContainers": [{"name": "e1"}],
+        }))
+        .unwrap();
+        let names: Vec<_> = containers(&spec).map(|c| c.name).collect();
+        assert_eq!(names, ["i1", "c1", "c2", "e1"]);
+    }
+
+    #[test]
+    fn message_pieces() {
+        assert_eq!(join_quote(["a", "b"]), r#""a", "b""#);
+        assert_eq!(join_quote(Vec::<&str>::new()), "");
+        assert_eq!(pluralize("volume", "volumes", 1), "volume");
+        assert_eq!(pluralize("volume", "volumes", 0), "volumes");
+        assert_eq!(setters(true, &["a", "b"]), r#"pod and containers "a", "b""#);
+        assert_eq!(setters(false, &["a"]), r#"container "a""#);
+        assert_eq!(setters(true, &[]), "pod");
+    }
+
+    #[test]
+    fn go_quoting() {
+        assert_eq!(go_quote("unconfined"), r#""unconfined""#);
+        assert_eq!(go_quote("a\"b\\c\nd\u{1}"), r#""a\"b\\c\nd\x01""#);
+        assert_eq!(go_quote("é\u{a0}"), r#""é\u00a0""#);
+    }
+}
