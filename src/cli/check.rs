@@ -1,6 +1,23 @@
 //! `ciguard check`: Pod Security Standards evaluation only.
+//!
+//! Every document that carries a pod (a Pod, or a workload's pod template) is evaluated
+//! at the policy's `spec.pss`, or at `--level`/`--version`. Text output is one line per
+//! evaluated document; `-o json` is one object, `{"results":[…]}`. Documents that carry no
+//! pod are skipped. Exit 1 when any document is denied.
 
-use super::Outcome;
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context, anyhow};
+use ciguard::{
+    pss::{self, Evaluation, Level, LevelVersion, Version},
+    workload::{self, Document, WorkloadKind},
+};
+use serde::Serialize;
+
+use super::{Outcome, render::label};
 
 /// Arguments of `ciguard check`.
 #[derive(Debug, clap::Args)]
@@ -28,8 +45,174 @@ enum Format {
     Json,
 }
 
+/// `check -o json`: `{"results":[…]}`.
+#[derive(Serialize)]
+struct Report<'a> {
+    results: Vec<DocResult<'a>>,
+}
+
+/// The verdict for one document.
+#[derive(Serialize)]
+struct DocResult<'a> {
+    source: &'a str,
+    index: usize,
+    kind: &'a str,
+    name: &'a str,
+    allowed: bool,
+    violations: Vec<ViolationOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct ViolationOut<'a> {
+    check: &'a str,
+    reason: &'a str,
+    detail: &'a str,
+}
+
 /// Runs `ciguard check`.
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
-    let _ = args;
-    anyhow::bail!("not implemented yet")
+    let target = target(&args)?;
+    let checked = check_inputs(&args.inputs, target)?;
+    let evaluated: Vec<(&Document, &Evaluation)> =
+        checked.iter().filter_map(|(doc, eval)| Some((doc, eval.as_ref()?))).collect();
+
+    let mut stdout = std::io::stdout().lock();
+    match args.output {
+        Format::Text => {
+            for (doc, eval) in &evaluated {
+                let verdict = if eval.allowed() { "allowed".to_string() } else { eval.message() };
+                writeln!(stdout, "{}: {verdict}", label(doc))?;
+            }
+        }
+        Format::Json => {
+            let results = evaluated.iter().map(|(doc, eval)| json_result(doc, eval)).collect();
+            serde_json::to_writer(&mut stdout, &Report { results })?;
+            writeln!(stdout)?;
+        }
+    }
+    if evaluated.is_empty() {
+        eprintln!("warning: no pod or workload with a pod template in the inputs");
+    }
+    let denied = evaluated.iter().any(|(_, eval)| !eval.allowed());
+    Ok(if denied { Outcome::Denied } else { Outcome::Success })
+}
+
+/// The policy's `spec.pss`, with `--level` and `--version` applied over it.
+fn target(args: &Args) -> anyhow::Result<LevelVersion> {
+    let mut target = super::load_policy(args.policy.as_deref())?.pss;
+    if let Some(level) = &args.level {
+        target.level = level.parse::<Level>().map_err(|e| anyhow!("--level: {e}"))?;
+    }
+    if let Some(version) = &args.version {
+        target.version = version.parse::<Version>().map_err(|e| anyhow!("--version: {e}"))?;
+    }
+    Ok(target)
+}
+
+/// A document, and its verdict when it carries a pod.
+type Checked = (Document, Option<Evaluation>);
+
+/// Reads and evaluates every input document, in input order (the order
+/// `workload::read_inputs` reads them). Files are read, parsed and evaluated on every
+/// core; the first error in input order wins.
+fn check_inputs(inputs: &[String], target: LevelVersion) -> anyhow::Result<Vec<Checked>> {
+    let mut units = Vec::new();
+    for input in inputs {
+        expand(input, &mut units)?;
+    }
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let chunk = units.len().div_ceil(threads).max(64);
+    if units.len() <= chunk {
+        return check_units(&units, target);
+    }
+    let results: Vec<anyhow::Result<Vec<Checked>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = units
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || check_units(part, target)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(anyhow!("a worker thread failed"))))
+            .collect()
+    });
+    let mut out = Vec::with_capacity(units.len());
+    for part in results {
+        out.extend(part?);
+    }
+    Ok(out)
+}
+
+/// One input unit (a file, or `-`) after another: read, parse, evaluate.
+fn check_units(units: &[String], target: LevelVersion) -> anyhow::Result<Vec<Checked>> {
+    let mut out = Vec::new();
+    for unit in units {
+        for doc in workload::read_inputs(std::slice::from_ref(unit))? {
+            let eval = evaluate(&doc, target)?;
+            out.push((doc, eval));
+        }
+    }
+    Ok(out)
+}
+
+/// Expands a directory into its `*.yaml`, `*.yml` and `*.json` files, recursively and in
+/// sorted order, exactly as `workload::read_inputs` walks it; other inputs stay as given.
+fn expand(input: &str, out: &mut Vec<String>) -> anyhow::Result<()> {
+    let path = Path::new(input);
+    if input == "-" || !path.is_dir() {
+        out.push(input.to_string());
+        return Ok(());
+    }
+    walk(path, out).with_context(|| format!("failed to read '{input}'"))
+}
+
+fn walk(dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
+    let mut entries = std::fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<Vec<PathBuf>>>()?;
+    entries.sort();
+    for entry in entries {
+        if entry.is_dir() {
+            walk(&entry, out)?;
+        } else if matches!(
+            entry.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml" | "json")
+        ) {
+            out.push(entry.display().to_string());
+        }
+    }
+    Ok(())
+}
+
+/// Evaluates a document that carries a pod; `None` for the others.
+fn evaluate(doc: &Document, target: LevelVersion) -> anyhow::Result<Option<Evaluation>> {
+    let typed = workload::typed_pod(&doc.object)
+        .map_err(|message| anyhow!(message))
+        .with_context(|| format!("{}#{}", doc.source, doc.index))?;
+    let Some((kind, mut pod)) = typed else {
+        return Ok(None);
+    };
+    if kind == WorkloadKind::Pod {
+        // What the API server defaults on a Pod (not on templates) before PodSecurity.
+        pss::apply_pod_defaults(&mut pod.spec);
+    }
+    Ok(Some(pss::evaluate(&pod.metadata, &pod.spec, target)))
+}
+
+fn json_result<'a>(doc: &'a Document, eval: &'a Evaluation) -> DocResult<'a> {
+    DocResult {
+        source: &doc.source,
+        index: doc.index,
+        kind: doc.kind(),
+        name: doc.name(),
+        allowed: eval.allowed(),
+        violations: eval
+            .violations
+            .iter()
+            .map(|v| ViolationOut {
+                check: v.check,
+                reason: &v.reason,
+                detail: &v.detail,
+            })
+            .collect(),
+    }
 }
