@@ -1,6 +1,8 @@
 //! `ciguard check`, run as the real binary: text and JSON output, exit codes 0/1/2,
 //! stdin, directories, workloads. Inputs are in `tests/data/check/`.
 
+#![allow(clippy::unwrap_used, clippy::panic)] // test helpers: a failed unwrap is a failed test
+
 use assert_cmd::Command;
 use predicates::prelude::*;
 
@@ -51,7 +53,14 @@ fn restricted_message_snapshot() {
 #[test]
 fn json_output_snapshot() {
     let out = check()
-        .args(["-o", "json", "pod-denied.yaml", "multi.yaml", "deployment.yaml", "cronjob.yaml"])
+        .args([
+            "-o",
+            "json",
+            "pod-denied.yaml",
+            "multi.yaml",
+            "deployment.yaml",
+            "cronjob.yaml",
+        ])
         .assert()
         .code(1);
     let value: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
@@ -121,15 +130,28 @@ fn directories_recurse_in_sorted_order() {
 #[test]
 fn policy_pss_is_the_default_target_and_flags_override_it() {
     check()
-        .args(["--policy", "policy-baseline.yaml", "pod-allowed.yaml", "multi.yaml"])
+        .args([
+            "--policy",
+            "policy-baseline.yaml",
+            "pod-allowed.yaml",
+            "multi.yaml",
+        ])
         .assert()
         .code(0)
         .stdout(predicate::str::contains("multi.yaml#1 Pod/second: allowed\n"));
     check()
-        .args(["--policy", "policy-baseline.yaml", "--level", "restricted", "multi.yaml"])
+        .args([
+            "--policy",
+            "policy-baseline.yaml",
+            "--level",
+            "restricted",
+            "multi.yaml",
+        ])
         .assert()
         .code(1)
-        .stdout(predicate::str::contains("violates PodSecurity \"restricted:v1.25\""));
+        .stdout(predicate::str::contains(
+            "violates PodSecurity \"restricted:v1.25\"",
+        ));
     check()
         .args(["--level", "privileged", "pod-denied.yaml"])
         .assert()
@@ -143,7 +165,9 @@ fn versions_past_the_newest_are_named_as_asked() {
         .args(["--version", "v1.99", "multi.yaml"])
         .assert()
         .code(1)
-        .stdout(predicate::str::contains("violates PodSecurity \"restricted:v1.99\": allowPrivilegeEscalation"));
+        .stdout(predicate::str::contains(
+            "violates PodSecurity \"restricted:v1.99\": allowPrivilegeEscalation",
+        ));
 }
 
 #[test]
@@ -153,7 +177,9 @@ fn usage_and_input_errors_exit_2() {
         .assert()
         .code(2)
         .stdout("")
-        .stderr(predicate::str::starts_with("error: --level: unknown level \"strict\""));
+        .stderr(predicate::str::starts_with(
+            "error: --level: unknown level \"strict\"",
+        ));
     for bad in ["1.30", "v1.3a", "v2.0"] {
         check()
             .args(["--version", bad, "pod-allowed.yaml"])
@@ -181,8 +207,11 @@ fn many_files_keep_input_order() {
     let dir = tempfile::tempdir().unwrap();
     let pod = std::fs::read_to_string(format!("{DATA}/multi.yaml")).unwrap();
     for i in 0..300 {
-        std::fs::write(dir.path().join(format!("{i:04}.yaml")), pod.replace("second", &format!("p{i}")))
-            .unwrap();
+        std::fs::write(
+            dir.path().join(format!("{i:04}.yaml")),
+            pod.replace("second", &format!("p{i}")),
+        )
+        .unwrap();
     }
     let out = Command::new(env!("CARGO_BIN_EXE_ciguard"))
         .args(["check", "--level", "baseline"])
@@ -192,7 +221,13 @@ fn many_files_keep_input_order() {
     let stdout = String::from_utf8(out.get_output().stdout.clone()).unwrap();
     let names: Vec<String> = stdout
         .lines()
-        .map(|l| l.split(" Pod/").nth(1).unwrap().trim_end_matches(": allowed").to_string())
+        .map(|l| {
+            l.split(" Pod/")
+                .nth(1)
+                .unwrap()
+                .trim_end_matches(": allowed")
+                .to_string()
+        })
         .collect();
     let want: Vec<String> = (0..300).map(|i| format!("p{i}")).collect();
     assert_eq!(names, want);

@@ -3,6 +3,8 @@
 //! denied by the check it is named after (or, at restricted, by the restricted check that
 //! replaces it at that version). Every reason matches `shared/pss/checks.csv`.
 
+#![allow(clippy::unwrap_used, clippy::panic)] // test helpers: a failed unwrap is a failed test
+
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
@@ -16,6 +18,7 @@ use ciguard::{
 const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/pss");
 
 /// The shared folder, or `None` (with a printed reason) when it is absent outside CI.
+#[allow(clippy::disallowed_macros)] // a skipped test says why in the test output
 fn shared() -> Option<PathBuf> {
     let dir = PathBuf::from(SHARED);
     if dir.join("fixtures").is_dir() {
@@ -71,7 +74,9 @@ fn split_csv(line: &str) -> Vec<String> {
 
 /// The row of a check in force at a minor version.
 fn row_at<'a>(rows: &'a [Row], id: &str, minor: u32) -> Option<&'a Row> {
-    rows.iter().filter(|r| r.id == id && r.min <= minor).max_by_key(|r| r.min)
+    rows.iter()
+        .filter(|r| r.id == id && r.min <= minor)
+        .max_by_key(|r| r.min)
 }
 
 /// The check a `fail/` fixture must be denied by: the one it is named after, or at
@@ -108,8 +113,16 @@ fn fixtures_give_upstream_verdicts() {
     for level_dir in yaml_dirs(&dir.join("fixtures")) {
         let level: Level = level_dir.file_name().unwrap().to_str().unwrap().parse().unwrap();
         for version_dir in yaml_dirs(&level_dir) {
-            let version: Version = version_dir.file_name().unwrap().to_str().unwrap().parse().unwrap();
-            let Version::Minor(minor) = version else { unreachable!() };
+            let version: Version = version_dir
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let Version::Minor(minor) = version else {
+                unreachable!()
+            };
             let lv = LevelVersion { level, version };
             for (verdict, should_pass) in [("pass", true), ("fail", false)] {
                 for file in yaml_files(&version_dir.join(verdict)) {
@@ -143,13 +156,21 @@ fn fixtures_give_upstream_verdicts() {
                         failures.push(format!("{here}: not denied by {want}: {}", eval.message()));
                     }
                     // Privileged allows everything.
-                    let privileged = LevelVersion { level: Level::Privileged, version };
+                    let privileged = LevelVersion {
+                        level: Level::Privileged,
+                        version,
+                    };
                     assert!(evaluate(&pod.metadata, &pod.spec, privileged).allowed());
                 }
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {evaluated} fixtures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {evaluated} fixtures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert!(evaluated > 300, "only {evaluated} fixtures found");
 }
 
@@ -177,7 +198,11 @@ fn latest_and_future_versions_match_newest() {
                 let (_, pod) = typed_pod(&docs[0].object).unwrap().unwrap();
                 let at = |version| evaluate(&pod.metadata, &pod.spec, LevelVersion { level, version });
                 let newest = at(Version::Minor(37));
-                for other in [at(Version::Latest), at(Version::Minor(38)), at(Version::Minor(99))] {
+                for other in [
+                    at(Version::Latest),
+                    at(Version::Minor(38)),
+                    at(Version::Minor(99)),
+                ] {
                     assert_eq!(other.violations, newest.violations, "{}", file.display());
                 }
                 let future = at(Version::Minor(99));

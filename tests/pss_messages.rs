@@ -2,6 +2,8 @@
 //! the checks change: the order (baseline IDs sorted, then restricted IDs sorted, overridden
 //! baseline checks left out), the plurals and the joins. Reviewed with `cargo insta review`.
 
+#![allow(clippy::unwrap_used, clippy::panic)] // test helpers: a failed unwrap is a failed test
+
 use ciguard::pss::{LevelVersion, evaluate};
 use k8s_openapi::{api::core::v1::PodSpec, apimachinery::pkg::apis::meta::v1::ObjectMeta};
 use serde::Deserialize;
@@ -26,7 +28,11 @@ fn messages(yaml: &str, targets: &[&str]) -> String {
     for target in targets {
         let lv: LevelVersion = target.parse().unwrap();
         let eval = evaluate(&pod.metadata, &pod.spec, lv);
-        let text = if eval.allowed() { "allowed".to_string() } else { eval.message() };
+        let text = if eval.allowed() {
+            "allowed".to_string()
+        } else {
+            eval.message()
+        };
         out.push_str(&format!("{target} => {text}\n"));
     }
     out
@@ -120,7 +126,12 @@ spec:
 fn bare_ci_pod() {
     insta::assert_snapshot!(messages(
         BARE_CI_POD,
-        &["baseline:latest", "restricted:v1.21", "restricted:v1.22", "restricted:latest"]
+        &[
+            "baseline:latest",
+            "restricted:v1.21",
+            "restricted:v1.22",
+            "restricted:latest"
+        ]
     ));
 }
 
@@ -151,8 +162,17 @@ spec:
 fn user_namespace_and_windows_relaxations() {
     let mut out = messages(
         USER_NAMESPACE_POD,
-        &["baseline:v1.34", "baseline:v1.35", "restricted:v1.34", "restricted:v1.35", "restricted:latest"],
+        &[
+            "baseline:v1.34",
+            "baseline:v1.35",
+            "restricted:v1.34",
+            "restricted:v1.35",
+            "restricted:latest",
+        ],
     );
-    out.push_str(&messages(WINDOWS_POD, &["restricted:v1.24", "restricted:v1.25", "restricted:latest"]));
+    out.push_str(&messages(
+        WINDOWS_POD,
+        &["restricted:v1.24", "restricted:v1.25", "restricted:latest"],
+    ));
     insta::assert_snapshot!(out);
 }

@@ -73,19 +73,28 @@ struct ViolationOut<'a> {
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let target = target(&args)?;
     let checked = check_inputs(&args.inputs, target)?;
-    let evaluated: Vec<(&Document, &Evaluation)> =
-        checked.iter().filter_map(|(doc, eval)| Some((doc, eval.as_ref()?))).collect();
+    let evaluated: Vec<(&Document, &Evaluation)> = checked
+        .iter()
+        .filter_map(|(doc, eval)| Some((doc, eval.as_ref()?)))
+        .collect();
 
     let mut stdout = std::io::stdout().lock();
     match args.output {
         Format::Text => {
             for (doc, eval) in &evaluated {
-                let verdict = if eval.allowed() { "allowed".to_string() } else { eval.message() };
+                let verdict = if eval.allowed() {
+                    "allowed".to_string()
+                } else {
+                    eval.message()
+                };
                 writeln!(stdout, "{}: {verdict}", label(doc))?;
             }
         }
         Format::Json => {
-            let results = evaluated.iter().map(|(doc, eval)| json_result(doc, eval)).collect();
+            let results = evaluated
+                .iter()
+                .map(|(doc, eval)| json_result(doc, eval))
+                .collect();
             serde_json::to_writer(&mut stdout, &Report { results })?;
             writeln!(stdout)?;
         }
@@ -104,7 +113,9 @@ fn target(args: &Args) -> anyhow::Result<LevelVersion> {
         target.level = level.parse::<Level>().map_err(|e| anyhow!("--level: {e}"))?;
     }
     if let Some(version) = &args.version {
-        target.version = version.parse::<Version>().map_err(|e| anyhow!("--version: {e}"))?;
+        target.version = version
+            .parse::<Version>()
+            .map_err(|e| anyhow!("--version: {e}"))?;
     }
     Ok(target)
 }
@@ -132,7 +143,10 @@ fn check_inputs(inputs: &[String], target: LevelVersion) -> anyhow::Result<Vec<C
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(anyhow!("a worker thread failed"))))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow!("a worker thread failed")))
+            })
             .collect()
     });
     let mut out = Vec::with_capacity(units.len());

@@ -120,7 +120,10 @@ impl Registry {
                 .filter(|(c, _)| c.level == Level::Restricted)
                 .flat_map(|(_, v)| v.overrides.iter().copied())
                 .collect();
-            let entry = |(c, v): &(&Check, &VersionedCheck)| Entry { id: c.id, eval: v.eval };
+            let entry = |(c, v): &(&Check, &VersionedCheck)| Entry {
+                id: c.id,
+                eval: v.eval,
+            };
             baseline.push(
                 active
                     .iter()
@@ -217,7 +220,9 @@ fn validate(checks: &[Check]) -> Result<(), RegistryError> {
                 return Err(RegistryError::BaselineOverrides(check.id));
             }
             for &target in v.overrides {
-                let is_baseline = checks.iter().any(|c| c.id == target && c.level == Level::Baseline);
+                let is_baseline = checks
+                    .iter()
+                    .any(|c| c.id == target && c.level == Level::Baseline);
                 if !is_baseline {
                     return Err(RegistryError::BadOverride { id: check.id, target });
                 }
@@ -279,26 +284,61 @@ mod tests {
     }
 
     const fn v(min: u32, eval: CheckFn) -> VersionedCheck {
-        VersionedCheck { min, eval, overrides: &[] }
+        VersionedCheck {
+            min,
+            eval,
+            overrides: &[],
+        }
     }
 
     const MADE_UP: &[Check] = &[
-        Check { id: "e", level: Level::Restricted, versions: &[v(0, e1_0), v(10, e1_10)] },
-        Check { id: "a", level: Level::Baseline, versions: &[v(0, a1_0), v(7, a1_7)] },
-        Check { id: "c", level: Level::Baseline, versions: &[v(2, c1_2), v(5, c1_5), v(10, c1_10)] },
-        Check { id: "b", level: Level::Baseline, versions: &[v(0, b1_0)] },
-        Check { id: "d", level: Level::Restricted, versions: &[v(11, d1_11)] },
+        Check {
+            id: "e",
+            level: Level::Restricted,
+            versions: &[v(0, e1_0), v(10, e1_10)],
+        },
+        Check {
+            id: "a",
+            level: Level::Baseline,
+            versions: &[v(0, a1_0), v(7, a1_7)],
+        },
+        Check {
+            id: "c",
+            level: Level::Baseline,
+            versions: &[v(2, c1_2), v(5, c1_5), v(10, c1_10)],
+        },
+        Check {
+            id: "b",
+            level: Level::Baseline,
+            versions: &[v(0, b1_0)],
+        },
+        Check {
+            id: "d",
+            level: Level::Restricted,
+            versions: &[v(11, d1_11)],
+        },
         // f replaces b at restricted from v1.4 on.
         Check {
             id: "f",
             level: Level::Restricted,
-            versions: &[VersionedCheck { min: 4, eval: f1_4, overrides: &["b"] }],
+            versions: &[VersionedCheck {
+                min: 4,
+                eval: f1_4,
+                overrides: &["b"],
+            }],
         },
         // g replaces c only from v1.9 on.
         Check {
             id: "g",
             level: Level::Restricted,
-            versions: &[v(0, g1_0), VersionedCheck { min: 9, eval: g1_9, overrides: &["c"] }],
+            versions: &[
+                v(0, g1_0),
+                VersionedCheck {
+                    min: 9,
+                    eval: g1_9,
+                    overrides: &["c"],
+                },
+            ],
         },
     ];
 
@@ -324,17 +364,49 @@ mod tests {
             (Level::Baseline, Version::Minor(7), &["a:1.7", "b:1.0", "c:1.5"]),
             (Level::Baseline, Version::Minor(10), &["a:1.7", "b:1.0", "c:1.10"]),
             (Level::Baseline, Version::Latest, &["a:1.7", "b:1.0", "c:1.10"]),
-            (Level::Restricted, Version::Minor(0), &["a:1.0", "b:1.0", "e:1.0", "g:1.0"]),
-            (Level::Restricted, Version::Minor(3), &["a:1.0", "b:1.0", "c:1.2", "e:1.0", "g:1.0"]),
+            (
+                Level::Restricted,
+                Version::Minor(0),
+                &["a:1.0", "b:1.0", "e:1.0", "g:1.0"],
+            ),
+            (
+                Level::Restricted,
+                Version::Minor(3),
+                &["a:1.0", "b:1.0", "c:1.2", "e:1.0", "g:1.0"],
+            ),
             // f overrides b from 1.4; restricted IDs stay in their own sorted block.
-            (Level::Restricted, Version::Minor(4), &["a:1.0", "c:1.2", "e:1.0", "f:1.4", "g:1.0"]),
-            (Level::Restricted, Version::Minor(8), &["a:1.7", "c:1.5", "e:1.0", "f:1.4", "g:1.0"]),
+            (
+                Level::Restricted,
+                Version::Minor(4),
+                &["a:1.0", "c:1.2", "e:1.0", "f:1.4", "g:1.0"],
+            ),
+            (
+                Level::Restricted,
+                Version::Minor(8),
+                &["a:1.7", "c:1.5", "e:1.0", "f:1.4", "g:1.0"],
+            ),
             // g overrides c from 1.9.
-            (Level::Restricted, Version::Minor(9), &["a:1.7", "e:1.0", "f:1.4", "g:1.9"]),
-            (Level::Restricted, Version::Minor(11), &["a:1.7", "d:1.11", "e:1.10", "f:1.4", "g:1.9"]),
+            (
+                Level::Restricted,
+                Version::Minor(9),
+                &["a:1.7", "e:1.0", "f:1.4", "g:1.9"],
+            ),
+            (
+                Level::Restricted,
+                Version::Minor(11),
+                &["a:1.7", "d:1.11", "e:1.10", "f:1.4", "g:1.9"],
+            ),
             // Newer than known: evaluated as the newest.
-            (Level::Restricted, Version::Minor(99), &["a:1.7", "d:1.11", "e:1.10", "f:1.4", "g:1.9"]),
-            (Level::Restricted, Version::Latest, &["a:1.7", "d:1.11", "e:1.10", "f:1.4", "g:1.9"]),
+            (
+                Level::Restricted,
+                Version::Minor(99),
+                &["a:1.7", "d:1.11", "e:1.10", "f:1.4", "g:1.9"],
+            ),
+            (
+                Level::Restricted,
+                Version::Latest,
+                &["a:1.7", "d:1.11", "e:1.10", "f:1.4", "g:1.9"],
+            ),
         ];
         for (level, version, want) in cases {
             assert_eq!(reasons(&r, *level, *version), *want, "{level}:{version}");
@@ -344,46 +416,104 @@ mod tests {
     #[test]
     fn newer_version_is_named_as_asked() {
         let r = Registry::new(MADE_UP).unwrap();
-        let lv = LevelVersion { level: Level::Baseline, version: Version::Minor(99) };
+        let lv = LevelVersion {
+            level: Level::Baseline,
+            version: Version::Minor(99),
+        };
         let e = r.evaluate(&ObjectMeta::default(), &PodSpec::default(), lv);
-        assert!(e.message().starts_with(r#"violates PodSecurity "baseline:v1.99": a:1.7, b:1.0"#));
+        assert!(
+            e.message()
+                .starts_with(r#"violates PodSecurity "baseline:v1.99": a:1.7, b:1.0"#)
+        );
     }
 
     #[test]
     fn invalid_registries_are_rejected() {
         const DUP: &[Check] = &[
-            Check { id: "a", level: Level::Baseline, versions: &[v(0, a1_0)] },
-            Check { id: "a", level: Level::Restricted, versions: &[v(0, a1_0)] },
+            Check {
+                id: "a",
+                level: Level::Baseline,
+                versions: &[v(0, a1_0)],
+            },
+            Check {
+                id: "a",
+                level: Level::Restricted,
+                versions: &[v(0, a1_0)],
+            },
         ];
         assert_eq!(Registry::new(DUP).unwrap_err(), RegistryError::DuplicateId("a"));
 
-        const PRIVILEGED: &[Check] = &[Check { id: "a", level: Level::Privileged, versions: &[v(0, a1_0)] }];
-        assert_eq!(Registry::new(PRIVILEGED).unwrap_err(), RegistryError::InvalidLevel("a"));
+        const PRIVILEGED: &[Check] = &[Check {
+            id: "a",
+            level: Level::Privileged,
+            versions: &[v(0, a1_0)],
+        }];
+        assert_eq!(
+            Registry::new(PRIVILEGED).unwrap_err(),
+            RegistryError::InvalidLevel("a")
+        );
 
-        const EMPTY: &[Check] = &[Check { id: "a", level: Level::Baseline, versions: &[] }];
+        const EMPTY: &[Check] = &[Check {
+            id: "a",
+            level: Level::Baseline,
+            versions: &[],
+        }];
         assert_eq!(Registry::new(EMPTY).unwrap_err(), RegistryError::Empty("a"));
 
-        const SAME: &[Check] = &[Check { id: "a", level: Level::Baseline, versions: &[v(3, a1_0), v(3, a1_7)] }];
-        assert!(matches!(Registry::new(SAME), Err(RegistryError::NotIncreasing { .. })));
-        const DOWN: &[Check] = &[Check { id: "a", level: Level::Baseline, versions: &[v(7, a1_7), v(0, a1_0)] }];
-        assert!(matches!(Registry::new(DOWN), Err(RegistryError::NotIncreasing { .. })));
+        const SAME: &[Check] = &[Check {
+            id: "a",
+            level: Level::Baseline,
+            versions: &[v(3, a1_0), v(3, a1_7)],
+        }];
+        assert!(matches!(
+            Registry::new(SAME),
+            Err(RegistryError::NotIncreasing { .. })
+        ));
+        const DOWN: &[Check] = &[Check {
+            id: "a",
+            level: Level::Baseline,
+            versions: &[v(7, a1_7), v(0, a1_0)],
+        }];
+        assert!(matches!(
+            Registry::new(DOWN),
+            Err(RegistryError::NotIncreasing { .. })
+        ));
 
         const BASELINE_OVERRIDES: &[Check] = &[
-            Check { id: "a", level: Level::Baseline, versions: &[v(0, a1_0)] },
+            Check {
+                id: "a",
+                level: Level::Baseline,
+                versions: &[v(0, a1_0)],
+            },
             Check {
                 id: "b",
                 level: Level::Baseline,
-                versions: &[VersionedCheck { min: 0, eval: b1_0, overrides: &["a"] }],
+                versions: &[VersionedCheck {
+                    min: 0,
+                    eval: b1_0,
+                    overrides: &["a"],
+                }],
             },
         ];
-        assert_eq!(Registry::new(BASELINE_OVERRIDES).unwrap_err(), RegistryError::BaselineOverrides("b"));
+        assert_eq!(
+            Registry::new(BASELINE_OVERRIDES).unwrap_err(),
+            RegistryError::BaselineOverrides("b")
+        );
 
         const OVERRIDES_RESTRICTED: &[Check] = &[
-            Check { id: "a", level: Level::Restricted, versions: &[v(0, a1_0)] },
+            Check {
+                id: "a",
+                level: Level::Restricted,
+                versions: &[v(0, a1_0)],
+            },
             Check {
                 id: "b",
                 level: Level::Restricted,
-                versions: &[VersionedCheck { min: 0, eval: b1_0, overrides: &["a"] }],
+                versions: &[VersionedCheck {
+                    min: 0,
+                    eval: b1_0,
+                    overrides: &["a"],
+                }],
             },
         ];
         assert_eq!(
@@ -393,9 +523,16 @@ mod tests {
         const OVERRIDES_MISSING: &[Check] = &[Check {
             id: "b",
             level: Level::Restricted,
-            versions: &[VersionedCheck { min: 0, eval: b1_0, overrides: &["zz"] }],
+            versions: &[VersionedCheck {
+                min: 0,
+                eval: b1_0,
+                overrides: &["zz"],
+            }],
         }];
-        assert!(matches!(Registry::new(OVERRIDES_MISSING), Err(RegistryError::BadOverride { .. })));
+        assert!(matches!(
+            Registry::new(OVERRIDES_MISSING),
+            Err(RegistryError::BadOverride { .. })
+        ));
     }
 
     #[test]
@@ -448,6 +585,7 @@ mod tests {
     /// `checks::ALL` matches `shared/pss/checks.csv` row for row: ID, level, minimum
     /// version, overrides.
     #[test]
+    #[allow(clippy::disallowed_macros)] // a skipped test says why in the test output
     fn checks_match_shared_csv() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/pss/checks.csv");
         let Ok(text) = std::fs::read_to_string(path) else {

@@ -58,7 +58,11 @@ impl<'a> From<&'a EphemeralContainer> for ContainerView<'a> {
 pub(crate) fn containers(spec: &PodSpec) -> impl Iterator<Item = ContainerView<'_>> {
     let init = spec.init_containers.iter().flatten().map(ContainerView::from);
     let regular = spec.containers.iter().map(ContainerView::from);
-    let ephemeral = spec.ephemeral_containers.iter().flatten().map(ContainerView::from);
+    let ephemeral = spec
+        .ephemeral_containers
+        .iter()
+        .flatten()
+        .map(ContainerView::from);
     init.chain(regular).chain(ephemeral)
 }
 

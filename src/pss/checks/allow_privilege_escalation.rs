@@ -13,8 +13,16 @@ pub(crate) const CHECK: Check = Check {
     id: "allowPrivilegeEscalation",
     level: Level::Restricted,
     versions: &[
-        VersionedCheck { min: 8, eval: v1_8, overrides: &[] },
-        VersionedCheck { min: 25, eval: v1_25, overrides: &[] },
+        VersionedCheck {
+            min: 8,
+            eval: v1_8,
+            overrides: &[],
+        },
+        VersionedCheck {
+            min: 25,
+            eval: v1_25,
+            overrides: &[],
+        },
     ],
 };
 
@@ -55,13 +63,43 @@ mod tests {
     const REASON: &str = "allowPrivilegeEscalation != false";
 
     #[rstest]
-    #[case::all_false(v1_8, "{spec: {initContainers: [{name: i, securityContext: {allowPrivilegeEscalation: false}}], containers: [{name: a, securityContext: {allowPrivilegeEscalation: false}}]}}", "", "")]
-    #[case::unset_and_true(v1_8, "{spec: {containers: [{name: a}, {name: b, securityContext: {}}, {name: c, securityContext: {allowPrivilegeEscalation: true}}, {name: d, securityContext: {allowPrivilegeEscalation: false}}]}}", REASON, r#"containers "a", "b", "c" must set securityContext.allowPrivilegeEscalation=false"#)]
-    #[case::one_each_kind(v1_8, "{spec: {initContainers: [{name: i}], containers: [{name: a, securityContext: {allowPrivilegeEscalation: false}}], ephemeralContainers: [{name: e}]}}", REASON, r#"containers "i", "e" must set securityContext.allowPrivilegeEscalation=false"#)]
-    #[case::single(v1_8, "{spec: {containers: [{name: a}]}}", REASON, r#"container "a" must set securityContext.allowPrivilegeEscalation=false"#)]
-    #[case::windows_before_1_25(v1_8, "{spec: {os: {name: windows}, containers: [{name: a}]}}", REASON, r#"container "a" must set securityContext.allowPrivilegeEscalation=false"#)]
+    #[case::all_false(
+        v1_8,
+        "{spec: {initContainers: [{name: i, securityContext: {allowPrivilegeEscalation: false}}], containers: [{name: a, securityContext: {allowPrivilegeEscalation: false}}]}}",
+        "",
+        ""
+    )]
+    #[case::unset_and_true(
+        v1_8,
+        "{spec: {containers: [{name: a}, {name: b, securityContext: {}}, {name: c, securityContext: {allowPrivilegeEscalation: true}}, {name: d, securityContext: {allowPrivilegeEscalation: false}}]}}",
+        REASON,
+        r#"containers "a", "b", "c" must set securityContext.allowPrivilegeEscalation=false"#
+    )]
+    #[case::one_each_kind(
+        v1_8,
+        "{spec: {initContainers: [{name: i}], containers: [{name: a, securityContext: {allowPrivilegeEscalation: false}}], ephemeralContainers: [{name: e}]}}",
+        REASON,
+        r#"containers "i", "e" must set securityContext.allowPrivilegeEscalation=false"#
+    )]
+    #[case::single(
+        v1_8,
+        "{spec: {containers: [{name: a}]}}",
+        REASON,
+        r#"container "a" must set securityContext.allowPrivilegeEscalation=false"#
+    )]
+    #[case::windows_before_1_25(
+        v1_8,
+        "{spec: {os: {name: windows}, containers: [{name: a}]}}",
+        REASON,
+        r#"container "a" must set securityContext.allowPrivilegeEscalation=false"#
+    )]
     #[case::windows_from_1_25(v1_25, "{spec: {os: {name: windows}, containers: [{name: a}]}}", "", "")]
-    #[case::linux_from_1_25(v1_25, "{spec: {os: {name: linux}, containers: [{name: a}]}}", REASON, r#"container "a" must set securityContext.allowPrivilegeEscalation=false"#)]
+    #[case::linux_from_1_25(
+        v1_25,
+        "{spec: {os: {name: linux}, containers: [{name: a}]}}",
+        REASON,
+        r#"container "a" must set securityContext.allowPrivilegeEscalation=false"#
+    )]
     fn table(#[case] check: CheckFn, #[case] pod: &str, #[case] reason: &str, #[case] detail: &str) {
         assert_check(check, pod, reason, detail);
     }

@@ -18,7 +18,11 @@ use crate::pss::visit::go_quote;
 pub(crate) const CHECK: Check = Check {
     id: "appArmorProfile",
     level: Level::Baseline,
-    versions: &[VersionedCheck { min: 0, eval: v1_0, overrides: &[] }],
+    versions: &[VersionedCheck {
+        min: 0,
+        eval: v1_0,
+        overrides: &[],
+    }],
 };
 
 const ANNOTATION_PREFIX: &str = "container.apparmor.security.beta.kubernetes.io/";
@@ -45,7 +49,10 @@ fn v1_0(meta: &ObjectMeta, spec: &PodSpec) -> CheckResult {
 
     let mut bad_containers = Vec::new();
     for c in containers(spec) {
-        let t = c.security_context.and_then(|sc| sc.app_armor_profile.as_ref()).map(|p| p.type_.as_str());
+        let t = c
+            .security_context
+            .and_then(|sc| sc.app_armor_profile.as_ref())
+            .map(|p| p.type_.as_str());
         if let Some(t) = t.filter(|t| !allowed_type(t)) {
             bad_containers.push(c.name);
             bad_values.insert(t);
@@ -81,7 +88,10 @@ fn v1_0(meta: &ObjectMeta, spec: &PodSpec) -> CheckResult {
             "forbidden AppArmor profiles",
             values.len(),
         ),
-        format!("{who} must not set AppArmor profile type to {}", join_quote(&values)),
+        format!(
+            "{who} must not set AppArmor profile type to {}",
+            join_quote(&values)
+        ),
     )
 }
 
@@ -97,10 +107,30 @@ mod tests {
 
     #[rstest]
     #[case::unset(v1_0, "{spec: {containers: [{name: a}]}}", "", "")]
-    #[case::allowed_fields(v1_0, "{spec: {securityContext: {appArmorProfile: {type: RuntimeDefault}}, containers: [{name: a, securityContext: {appArmorProfile: {type: Localhost, localhostProfile: p}}}]}}", "", "")]
-    #[case::allowed_annotations(v1_0, "{metadata: {annotations: {container.apparmor.security.beta.kubernetes.io/a: runtime/default, container.apparmor.security.beta.kubernetes.io/b: localhost/p, container.apparmor.security.beta.kubernetes.io/c: '', other/key: unconfined}}, spec: {containers: [{name: a}]}}", "", "")]
-    #[case::pod_unconfined(v1_0, "{spec: {securityContext: {appArmorProfile: {type: Unconfined}}, containers: [{name: a}]}}", ONE, r#"pod must not set AppArmor profile type to "Unconfined""#)]
-    #[case::containers(v1_0, "{spec: {initContainers: [{name: i, securityContext: {appArmorProfile: {type: Unconfined}}}], containers: [{name: a, securityContext: {appArmorProfile: {type: Unconfined}}}, {name: b, securityContext: {appArmorProfile: {type: RuntimeDefault}}}]}}", ONE, r#"containers "i", "a" must not set AppArmor profile type to "Unconfined""#)]
+    #[case::allowed_fields(
+        v1_0,
+        "{spec: {securityContext: {appArmorProfile: {type: RuntimeDefault}}, containers: [{name: a, securityContext: {appArmorProfile: {type: Localhost, localhostProfile: p}}}]}}",
+        "",
+        ""
+    )]
+    #[case::allowed_annotations(
+        v1_0,
+        "{metadata: {annotations: {container.apparmor.security.beta.kubernetes.io/a: runtime/default, container.apparmor.security.beta.kubernetes.io/b: localhost/p, container.apparmor.security.beta.kubernetes.io/c: '', other/key: unconfined}}, spec: {containers: [{name: a}]}}",
+        "",
+        ""
+    )]
+    #[case::pod_unconfined(
+        v1_0,
+        "{spec: {securityContext: {appArmorProfile: {type: Unconfined}}, containers: [{name: a}]}}",
+        ONE,
+        r#"pod must not set AppArmor profile type to "Unconfined""#
+    )]
+    #[case::containers(
+        v1_0,
+        "{spec: {initContainers: [{name: i, securityContext: {appArmorProfile: {type: Unconfined}}}], containers: [{name: a, securityContext: {appArmorProfile: {type: Unconfined}}}, {name: b, securityContext: {appArmorProfile: {type: RuntimeDefault}}}]}}",
+        ONE,
+        r#"containers "i", "a" must not set AppArmor profile type to "Unconfined""#
+    )]
     #[case::annotation(v1_0, "{metadata: {annotations: {container.apparmor.security.beta.kubernetes.io/a: unconfined}}, spec: {containers: [{name: a}]}}", ONE, r#"annotation must not set AppArmor profile type to "container.apparmor.security.beta.kubernetes.io/a="unconfined"""#)]
     #[case::everything(v1_0, "{metadata: {annotations: {container.apparmor.security.beta.kubernetes.io/b: bogus, container.apparmor.security.beta.kubernetes.io/a: unconfined}}, spec: {securityContext: {appArmorProfile: {type: Unconfined}}, containers: [{name: a, securityContext: {appArmorProfile: {type: Other}}}]}}", MANY, r#"pod and container "a" and annotations must not set AppArmor profile type to "Other", "Unconfined", "container.apparmor.security.beta.kubernetes.io/a="unconfined"", "container.apparmor.security.beta.kubernetes.io/b="bogus"""#)]
     fn table(#[case] check: CheckFn, #[case] pod: &str, #[case] reason: &str, #[case] detail: &str) {

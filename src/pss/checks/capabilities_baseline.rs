@@ -15,7 +15,11 @@ use super::prelude::*;
 pub(crate) const CHECK: Check = Check {
     id: "capabilities_baseline",
     level: Level::Baseline,
-    versions: &[VersionedCheck { min: 0, eval: v1_0, overrides: &[] }],
+    versions: &[VersionedCheck {
+        min: 0,
+        eval: v1_0,
+        overrides: &[],
+    }],
 };
 
 const ALLOWED_1_0: &[&str] = &[
@@ -75,11 +79,36 @@ mod tests {
     const REASON: &str = "non-default capabilities";
 
     #[rstest]
-    #[case::none(v1_0, "{spec: {containers: [{name: a}, {name: b, securityContext: {capabilities: {}}}]}}", "", "")]
-    #[case::defaults(v1_0, "{spec: {containers: [{name: a, securityContext: {capabilities: {add: [AUDIT_WRITE, CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, MKNOD, NET_BIND_SERVICE, SETFCAP, SETGID, SETPCAP, SETUID, SYS_CHROOT], drop: [ALL]}}}]}}", "", "")]
-    #[case::net_raw(v1_0, "{spec: {containers: [{name: a, securityContext: {capabilities: {add: [NET_RAW]}}}]}}", REASON, r#"container "a" must not include "NET_RAW" in securityContext.capabilities.add"#)]
-    #[case::sorted_dedup(v1_0, "{spec: {initContainers: [{name: i, securityContext: {capabilities: {add: [SYS_ADMIN, CHOWN]}}}], containers: [{name: a, securityContext: {capabilities: {add: [NET_RAW, SYS_ADMIN]}}}, {name: b, securityContext: {capabilities: {add: [KILL]}}}]}}", REASON, r#"containers "i", "a" must not include "NET_RAW", "SYS_ADMIN" in securityContext.capabilities.add"#)]
-    #[case::case_sensitive(v1_0, "{spec: {containers: [{name: a, securityContext: {capabilities: {add: [chown, CAP_CHOWN]}}}]}}", REASON, r#"container "a" must not include "CAP_CHOWN", "chown" in securityContext.capabilities.add"#)]
+    #[case::none(
+        v1_0,
+        "{spec: {containers: [{name: a}, {name: b, securityContext: {capabilities: {}}}]}}",
+        "",
+        ""
+    )]
+    #[case::defaults(
+        v1_0,
+        "{spec: {containers: [{name: a, securityContext: {capabilities: {add: [AUDIT_WRITE, CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, MKNOD, NET_BIND_SERVICE, SETFCAP, SETGID, SETPCAP, SETUID, SYS_CHROOT], drop: [ALL]}}}]}}",
+        "",
+        ""
+    )]
+    #[case::net_raw(
+        v1_0,
+        "{spec: {containers: [{name: a, securityContext: {capabilities: {add: [NET_RAW]}}}]}}",
+        REASON,
+        r#"container "a" must not include "NET_RAW" in securityContext.capabilities.add"#
+    )]
+    #[case::sorted_dedup(
+        v1_0,
+        "{spec: {initContainers: [{name: i, securityContext: {capabilities: {add: [SYS_ADMIN, CHOWN]}}}], containers: [{name: a, securityContext: {capabilities: {add: [NET_RAW, SYS_ADMIN]}}}, {name: b, securityContext: {capabilities: {add: [KILL]}}}]}}",
+        REASON,
+        r#"containers "i", "a" must not include "NET_RAW", "SYS_ADMIN" in securityContext.capabilities.add"#
+    )]
+    #[case::case_sensitive(
+        v1_0,
+        "{spec: {containers: [{name: a, securityContext: {capabilities: {add: [chown, CAP_CHOWN]}}}]}}",
+        REASON,
+        r#"container "a" must not include "CAP_CHOWN", "chown" in securityContext.capabilities.add"#
+    )]
     fn table(#[case] check: CheckFn, #[case] pod: &str, #[case] reason: &str, #[case] detail: &str) {
         assert_check(check, pod, reason, detail);
     }

@@ -15,8 +15,16 @@ pub(crate) const CHECK: Check = Check {
     id: "capabilities_restricted",
     level: Level::Restricted,
     versions: &[
-        VersionedCheck { min: 22, eval: v1_22, overrides: &["capabilities_baseline"] },
-        VersionedCheck { min: 25, eval: v1_25, overrides: &["capabilities_baseline"] },
+        VersionedCheck {
+            min: 22,
+            eval: v1_22,
+            overrides: &["capabilities_baseline"],
+        },
+        VersionedCheck {
+            min: 25,
+            eval: v1_25,
+            overrides: &["capabilities_baseline"],
+        },
     ],
 };
 
@@ -36,7 +44,12 @@ fn v1_22(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
             missing_drop_all.push(c.name);
         }
         let mut added_forbidden = false;
-        for cap in caps.add.iter().flatten().filter(|a| *a != CAPABILITY_NET_BIND_SERVICE) {
+        for cap in caps
+            .add
+            .iter()
+            .flatten()
+            .filter(|a| *a != CAPABILITY_NET_BIND_SERVICE)
+        {
             added_forbidden = true;
             forbidden_caps.insert(cap.as_str());
         }
@@ -85,13 +98,38 @@ mod tests {
     const REASON: &str = "unrestricted capabilities";
 
     #[rstest]
-    #[case::drop_all(v1_22, "{spec: {containers: [{name: a, securityContext: {capabilities: {drop: [ALL]}}}, {name: b, securityContext: {capabilities: {drop: [NET_RAW, ALL], add: [NET_BIND_SERVICE]}}}]}}", "", "")]
-    #[case::missing(v1_22, "{spec: {initContainers: [{name: i}], containers: [{name: a, securityContext: {}}, {name: b, securityContext: {capabilities: {}}}, {name: c, securityContext: {capabilities: {drop: [all]}}}]}}", REASON, r#"containers "i", "a", "b", "c" must set securityContext.capabilities.drop=["ALL"]"#)]
-    #[case::adds(v1_22, "{spec: {containers: [{name: a, securityContext: {capabilities: {drop: [ALL], add: [SYS_ADMIN, CHOWN, NET_BIND_SERVICE]}}}, {name: b, securityContext: {capabilities: {drop: [ALL], add: [CHOWN]}}}]}}", REASON, r#"containers "a", "b" must not include "CHOWN", "SYS_ADMIN" in securityContext.capabilities.add"#)]
+    #[case::drop_all(
+        v1_22,
+        "{spec: {containers: [{name: a, securityContext: {capabilities: {drop: [ALL]}}}, {name: b, securityContext: {capabilities: {drop: [NET_RAW, ALL], add: [NET_BIND_SERVICE]}}}]}}",
+        "",
+        ""
+    )]
+    #[case::missing(
+        v1_22,
+        "{spec: {initContainers: [{name: i}], containers: [{name: a, securityContext: {}}, {name: b, securityContext: {capabilities: {}}}, {name: c, securityContext: {capabilities: {drop: [all]}}}]}}",
+        REASON,
+        r#"containers "i", "a", "b", "c" must set securityContext.capabilities.drop=["ALL"]"#
+    )]
+    #[case::adds(
+        v1_22,
+        "{spec: {containers: [{name: a, securityContext: {capabilities: {drop: [ALL], add: [SYS_ADMIN, CHOWN, NET_BIND_SERVICE]}}}, {name: b, securityContext: {capabilities: {drop: [ALL], add: [CHOWN]}}}]}}",
+        REASON,
+        r#"containers "a", "b" must not include "CHOWN", "SYS_ADMIN" in securityContext.capabilities.add"#
+    )]
     #[case::both(v1_22, "{spec: {containers: [{name: a, securityContext: {capabilities: {add: [NET_RAW]}}}, {name: b}]}}", REASON, r#"containers "a", "b" must set securityContext.capabilities.drop=["ALL"]; container "a" must not include "NET_RAW" in securityContext.capabilities.add"#)]
-    #[case::windows_1_22(v1_22, "{spec: {os: {name: windows}, containers: [{name: a}]}}", REASON, r#"container "a" must set securityContext.capabilities.drop=["ALL"]"#)]
+    #[case::windows_1_22(
+        v1_22,
+        "{spec: {os: {name: windows}, containers: [{name: a}]}}",
+        REASON,
+        r#"container "a" must set securityContext.capabilities.drop=["ALL"]"#
+    )]
     #[case::windows_1_25(v1_25, "{spec: {os: {name: windows}, containers: [{name: a}]}}", "", "")]
-    #[case::linux_1_25(v1_25, "{spec: {containers: [{name: a}]}}", REASON, r#"container "a" must set securityContext.capabilities.drop=["ALL"]"#)]
+    #[case::linux_1_25(
+        v1_25,
+        "{spec: {containers: [{name: a}]}}",
+        REASON,
+        r#"container "a" must set securityContext.capabilities.drop=["ALL"]"#
+    )]
     fn table(#[case] check: CheckFn, #[case] pod: &str, #[case] reason: &str, #[case] detail: &str) {
         assert_check(check, pod, reason, detail);
     }

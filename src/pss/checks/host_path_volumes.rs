@@ -8,7 +8,11 @@ use super::prelude::*;
 pub(crate) const CHECK: Check = Check {
     id: "hostPathVolumes",
     level: Level::Baseline,
-    versions: &[VersionedCheck { min: 0, eval: v1_0, overrides: &[] }],
+    versions: &[VersionedCheck {
+        min: 0,
+        eval: v1_0,
+        overrides: &[],
+    }],
 };
 
 fn v1_0(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
@@ -23,7 +27,11 @@ fn v1_0(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
         .collect();
     CheckResult::forbidden(
         "hostPath volumes",
-        format!("{} {}", pluralize("volume", "volumes", names.len()), join_quote(&names)),
+        format!(
+            "{} {}",
+            pluralize("volume", "volumes", names.len()),
+            join_quote(&names)
+        ),
     )
 }
 
@@ -35,9 +43,24 @@ mod tests {
     use crate::pss::{checks::testing::assert_check, registry::CheckFn};
 
     #[rstest]
-    #[case::none(v1_0, "{spec: {containers: [{name: a}], volumes: [{name: x, emptyDir: {}}, {name: y}, {name: z, nfs: {server: s, path: /}}]}}", "", "")]
-    #[case::one(v1_0, "{spec: {containers: [{name: a}], volumes: [{name: b, hostPath: {path: /b}}]}}", "hostPath volumes", r#"volume "b""#)]
-    #[case::in_order(v1_0, "{spec: {containers: [{name: a}], volumes: [{name: z, hostPath: {path: /z}}, {name: e, emptyDir: {}}, {name: b, hostPath: {path: /b}}]}}", "hostPath volumes", r#"volumes "z", "b""#)]
+    #[case::none(
+        v1_0,
+        "{spec: {containers: [{name: a}], volumes: [{name: x, emptyDir: {}}, {name: y}, {name: z, nfs: {server: s, path: /}}]}}",
+        "",
+        ""
+    )]
+    #[case::one(
+        v1_0,
+        "{spec: {containers: [{name: a}], volumes: [{name: b, hostPath: {path: /b}}]}}",
+        "hostPath volumes",
+        r#"volume "b""#
+    )]
+    #[case::in_order(
+        v1_0,
+        "{spec: {containers: [{name: a}], volumes: [{name: z, hostPath: {path: /z}}, {name: e, emptyDir: {}}, {name: b, hostPath: {path: /b}}]}}",
+        "hostPath volumes",
+        r#"volumes "z", "b""#
+    )]
     fn table(#[case] check: CheckFn, #[case] pod: &str, #[case] reason: &str, #[case] detail: &str) {
         assert_check(check, pod, reason, detail);
     }

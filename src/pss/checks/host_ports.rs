@@ -12,7 +12,11 @@ use super::prelude::*;
 pub(crate) const CHECK: Check = Check {
     id: "hostPorts",
     level: Level::Baseline,
-    versions: &[VersionedCheck { min: 0, eval: v1_0, overrides: &[] }],
+    versions: &[VersionedCheck {
+        min: 0,
+        eval: v1_0,
+        overrides: &[],
+    }],
 };
 
 fn v1_0(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
@@ -52,10 +56,30 @@ mod tests {
     use crate::pss::{checks::testing::assert_check, registry::CheckFn};
 
     #[rstest]
-    #[case::none(v1_0, "{spec: {containers: [{name: a, ports: [{containerPort: 80}, {containerPort: 81, hostPort: 0}]}]}}", "", "")]
-    #[case::one(v1_0, "{spec: {containers: [{name: a, ports: [{containerPort: 80, hostPort: 8080}]}]}}", "hostPort", r#"container "a" uses hostPort 8080"#)]
-    #[case::sorted_as_strings(v1_0, "{spec: {initContainers: [{name: i, ports: [{containerPort: 1, hostPort: 9000}]}], containers: [{name: a, ports: [{containerPort: 80, hostPort: 10000}, {containerPort: 81, hostPort: 9000}]}, {name: b}]}}", "hostPort", r#"containers "i", "a" use hostPorts 10000, 9000"#)]
-    #[case::ephemeral(v1_0, "{spec: {containers: [{name: a}], ephemeralContainers: [{name: e, ports: [{containerPort: 1, hostPort: 12345}]}]}}", "hostPort", r#"container "e" uses hostPort 12345"#)]
+    #[case::none(
+        v1_0,
+        "{spec: {containers: [{name: a, ports: [{containerPort: 80}, {containerPort: 81, hostPort: 0}]}]}}",
+        "",
+        ""
+    )]
+    #[case::one(
+        v1_0,
+        "{spec: {containers: [{name: a, ports: [{containerPort: 80, hostPort: 8080}]}]}}",
+        "hostPort",
+        r#"container "a" uses hostPort 8080"#
+    )]
+    #[case::sorted_as_strings(
+        v1_0,
+        "{spec: {initContainers: [{name: i, ports: [{containerPort: 1, hostPort: 9000}]}], containers: [{name: a, ports: [{containerPort: 80, hostPort: 10000}, {containerPort: 81, hostPort: 9000}]}, {name: b}]}}",
+        "hostPort",
+        r#"containers "i", "a" use hostPorts 10000, 9000"#
+    )]
+    #[case::ephemeral(
+        v1_0,
+        "{spec: {containers: [{name: a}], ephemeralContainers: [{name: e, ports: [{containerPort: 1, hostPort: 12345}]}]}}",
+        "hostPort",
+        r#"container "e" uses hostPort 12345"#
+    )]
     fn table(#[case] check: CheckFn, #[case] pod: &str, #[case] reason: &str, #[case] detail: &str) {
         assert_check(check, pod, reason, detail);
     }

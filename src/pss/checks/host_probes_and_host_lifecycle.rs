@@ -17,7 +17,11 @@ use super::prelude::*;
 pub(crate) const CHECK: Check = Check {
     id: "hostProbesAndHostLifecycle",
     level: Level::Baseline,
-    versions: &[VersionedCheck { min: 34, eval: v1_34, overrides: &[] }],
+    versions: &[VersionedCheck {
+        min: 34,
+        eval: v1_34,
+        overrides: &[],
+    }],
 };
 
 fn non_empty(host: Option<&String>) -> Option<&str> {
@@ -25,14 +29,22 @@ fn non_empty(host: Option<&String>) -> Option<&str> {
 }
 
 fn probe_hosts(probe: Option<&Probe>) -> [Option<&str>; 2] {
-    let http = probe.and_then(|p| p.http_get.as_ref()).and_then(|h| non_empty(h.host.as_ref()));
-    let tcp = probe.and_then(|p| p.tcp_socket.as_ref()).and_then(|t| non_empty(t.host.as_ref()));
+    let http = probe
+        .and_then(|p| p.http_get.as_ref())
+        .and_then(|h| non_empty(h.host.as_ref()));
+    let tcp = probe
+        .and_then(|p| p.tcp_socket.as_ref())
+        .and_then(|t| non_empty(t.host.as_ref()));
     [http, tcp]
 }
 
 fn handler_hosts(handler: Option<&LifecycleHandler>) -> [Option<&str>; 2] {
-    let http = handler.and_then(|h| h.http_get.as_ref()).and_then(|h| non_empty(h.host.as_ref()));
-    let tcp = handler.and_then(|h| h.tcp_socket.as_ref()).and_then(|t| non_empty(t.host.as_ref()));
+    let http = handler
+        .and_then(|h| h.http_get.as_ref())
+        .and_then(|h| non_empty(h.host.as_ref()));
+    let tcp = handler
+        .and_then(|h| h.tcp_socket.as_ref())
+        .and_then(|t| non_empty(t.host.as_ref()));
     [http, tcp]
 }
 
@@ -79,9 +91,24 @@ mod tests {
     const REASON: &str = "probe or lifecycle host";
 
     #[rstest]
-    #[case::no_hosts(v1_34, "{spec: {containers: [{name: a, livenessProbe: {httpGet: {port: 80}}, readinessProbe: {tcpSocket: {port: 80, host: ''}}, lifecycle: {preStop: {httpGet: {port: 80, host: ''}}}}]}}", "", "")]
-    #[case::liveness_http(v1_34, "{spec: {containers: [{name: a, livenessProbe: {httpGet: {port: 80, host: example.com}}}]}}", REASON, r#"container "a" uses probe or lifecycle host "example.com""#)]
-    #[case::sorted_everywhere(v1_34, "{spec: {initContainers: [{name: z, startupProbe: {tcpSocket: {port: 1, host: 10.0.0.1}}}], containers: [{name: b, readinessProbe: {tcpSocket: {port: 1, host: b.example}}, lifecycle: {postStart: {httpGet: {port: 1, host: a.example}}, preStop: {tcpSocket: {port: 1, host: b.example}}}}], ephemeralContainers: [{name: a, livenessProbe: {httpGet: {port: 1, host: a.example}}}]}}", REASON, r#"containers "a", "b", "z" use probe or lifecycle hosts "10.0.0.1", "a.example", "b.example""#)]
+    #[case::no_hosts(
+        v1_34,
+        "{spec: {containers: [{name: a, livenessProbe: {httpGet: {port: 80}}, readinessProbe: {tcpSocket: {port: 80, host: ''}}, lifecycle: {preStop: {httpGet: {port: 80, host: ''}}}}]}}",
+        "",
+        ""
+    )]
+    #[case::liveness_http(
+        v1_34,
+        "{spec: {containers: [{name: a, livenessProbe: {httpGet: {port: 80, host: example.com}}}]}}",
+        REASON,
+        r#"container "a" uses probe or lifecycle host "example.com""#
+    )]
+    #[case::sorted_everywhere(
+        v1_34,
+        "{spec: {initContainers: [{name: z, startupProbe: {tcpSocket: {port: 1, host: 10.0.0.1}}}], containers: [{name: b, readinessProbe: {tcpSocket: {port: 1, host: b.example}}, lifecycle: {postStart: {httpGet: {port: 1, host: a.example}}, preStop: {tcpSocket: {port: 1, host: b.example}}}}], ephemeralContainers: [{name: a, livenessProbe: {httpGet: {port: 1, host: a.example}}}]}}",
+        REASON,
+        r#"containers "a", "b", "z" use probe or lifecycle hosts "10.0.0.1", "a.example", "b.example""#
+    )]
     fn table(#[case] check: CheckFn, #[case] pod: &str, #[case] reason: &str, #[case] detail: &str) {
         assert_check(check, pod, reason, detail);
     }

@@ -10,7 +10,11 @@ use super::prelude::*;
 pub(crate) const CHECK: Check = Check {
     id: "privileged",
     level: Level::Baseline,
-    versions: &[VersionedCheck { min: 0, eval: v1_0, overrides: &[] }],
+    versions: &[VersionedCheck {
+        min: 0,
+        eval: v1_0,
+        overrides: &[],
+    }],
 };
 
 fn v1_0(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
@@ -25,7 +29,10 @@ fn v1_0(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
     }
     CheckResult::forbidden(
         "privileged",
-        format!("{} must not set securityContext.privileged=true", containers_phrase(&bad)),
+        format!(
+            "{} must not set securityContext.privileged=true",
+            containers_phrase(&bad)
+        ),
     )
 }
 
@@ -37,9 +44,24 @@ mod tests {
     use crate::pss::{checks::testing::assert_check, registry::CheckFn};
 
     #[rstest]
-    #[case::unset_false(v1_0, "{spec: {containers: [{name: a}, {name: b, securityContext: {privileged: false}}]}}", "", "")]
-    #[case::one(v1_0, "{spec: {containers: [{name: a, securityContext: {privileged: true}}]}}", "privileged", r#"container "a" must not set securityContext.privileged=true"#)]
-    #[case::all_kinds(v1_0, "{spec: {initContainers: [{name: i, securityContext: {privileged: true}}], containers: [{name: a, securityContext: {privileged: true}}], ephemeralContainers: [{name: e, securityContext: {privileged: true}}]}}", "privileged", r#"containers "i", "a", "e" must not set securityContext.privileged=true"#)]
+    #[case::unset_false(
+        v1_0,
+        "{spec: {containers: [{name: a}, {name: b, securityContext: {privileged: false}}]}}",
+        "",
+        ""
+    )]
+    #[case::one(
+        v1_0,
+        "{spec: {containers: [{name: a, securityContext: {privileged: true}}]}}",
+        "privileged",
+        r#"container "a" must not set securityContext.privileged=true"#
+    )]
+    #[case::all_kinds(
+        v1_0,
+        "{spec: {initContainers: [{name: i, securityContext: {privileged: true}}], containers: [{name: a, securityContext: {privileged: true}}], ephemeralContainers: [{name: e, securityContext: {privileged: true}}]}}",
+        "privileged",
+        r#"containers "i", "a", "e" must not set securityContext.privileged=true"#
+    )]
     fn table(#[case] check: CheckFn, #[case] pod: &str, #[case] reason: &str, #[case] detail: &str) {
         assert_check(check, pod, reason, detail);
     }

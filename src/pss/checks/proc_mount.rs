@@ -16,8 +16,16 @@ pub(crate) const CHECK: Check = Check {
     id: "procMount",
     level: Level::Baseline,
     versions: &[
-        VersionedCheck { min: 0, eval: v1_0, overrides: &[] },
-        VersionedCheck { min: 35, eval: v1_35, overrides: &[] },
+        VersionedCheck {
+            min: 0,
+            eval: v1_0,
+            overrides: &[],
+        },
+        VersionedCheck {
+            min: 35,
+            eval: v1_35,
+            overrides: &[],
+        },
     ],
 };
 
@@ -26,11 +34,11 @@ pub(super) fn v1_0(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
     let mut bad_containers = Vec::new();
     let mut types = BTreeSet::new();
     for c in containers(spec) {
-        if let Some(t) = c.security_context.and_then(|sc| sc.proc_mount.as_deref()) {
-            if t != "Default" {
-                bad_containers.push(c.name);
-                types.insert(t);
-            }
+        if let Some(t) = c.security_context.and_then(|sc| sc.proc_mount.as_deref())
+            && t != "Default"
+        {
+            bad_containers.push(c.name);
+            types.insert(t);
         }
     }
     if bad_containers.is_empty() {
@@ -63,12 +71,42 @@ mod tests {
     use crate::pss::{checks::testing::assert_check, registry::CheckFn};
 
     #[rstest]
-    #[case::unset_default(v1_0, "{spec: {containers: [{name: a}, {name: b, securityContext: {procMount: Default}}]}}", "", "")]
-    #[case::unmasked(v1_0, "{spec: {containers: [{name: a, securityContext: {procMount: Unmasked}}]}}", "procMount", r#"container "a" must not set securityContext.procMount to "Unmasked""#)]
-    #[case::sorted(v1_0, "{spec: {initContainers: [{name: i, securityContext: {procMount: other}}], containers: [{name: a, securityContext: {procMount: Unmasked}}, {name: b, securityContext: {procMount: other}}]}}", "procMount", r#"containers "i", "a", "b" must not set securityContext.procMount to "Unmasked", "other""#)]
-    #[case::user_namespace_1_0(v1_0, "{spec: {hostUsers: false, containers: [{name: a, securityContext: {procMount: Unmasked}}]}}", "procMount", r#"container "a" must not set securityContext.procMount to "Unmasked""#)]
-    #[case::user_namespace_1_35(v1_35, "{spec: {hostUsers: false, containers: [{name: a, securityContext: {procMount: Unmasked}}]}}", "", "")]
-    #[case::host_users_1_35(v1_35, "{spec: {hostUsers: true, containers: [{name: a, securityContext: {procMount: Unmasked}}]}}", "procMount", r#"container "a" must not set securityContext.procMount to "Unmasked""#)]
+    #[case::unset_default(
+        v1_0,
+        "{spec: {containers: [{name: a}, {name: b, securityContext: {procMount: Default}}]}}",
+        "",
+        ""
+    )]
+    #[case::unmasked(
+        v1_0,
+        "{spec: {containers: [{name: a, securityContext: {procMount: Unmasked}}]}}",
+        "procMount",
+        r#"container "a" must not set securityContext.procMount to "Unmasked""#
+    )]
+    #[case::sorted(
+        v1_0,
+        "{spec: {initContainers: [{name: i, securityContext: {procMount: other}}], containers: [{name: a, securityContext: {procMount: Unmasked}}, {name: b, securityContext: {procMount: other}}]}}",
+        "procMount",
+        r#"containers "i", "a", "b" must not set securityContext.procMount to "Unmasked", "other""#
+    )]
+    #[case::user_namespace_1_0(
+        v1_0,
+        "{spec: {hostUsers: false, containers: [{name: a, securityContext: {procMount: Unmasked}}]}}",
+        "procMount",
+        r#"container "a" must not set securityContext.procMount to "Unmasked""#
+    )]
+    #[case::user_namespace_1_35(
+        v1_35,
+        "{spec: {hostUsers: false, containers: [{name: a, securityContext: {procMount: Unmasked}}]}}",
+        "",
+        ""
+    )]
+    #[case::host_users_1_35(
+        v1_35,
+        "{spec: {hostUsers: true, containers: [{name: a, securityContext: {procMount: Unmasked}}]}}",
+        "procMount",
+        r#"container "a" must not set securityContext.procMount to "Unmasked""#
+    )]
     fn table(#[case] check: CheckFn, #[case] pod: &str, #[case] reason: &str, #[case] detail: &str) {
         assert_check(check, pod, reason, detail);
     }

@@ -12,7 +12,11 @@ use super::{prelude::*, proc_mount};
 pub(crate) const CHECK: Check = Check {
     id: "procMount_restricted",
     level: Level::Restricted,
-    versions: &[VersionedCheck { min: 35, eval: v1_35, overrides: &["procMount"] }],
+    versions: &[VersionedCheck {
+        min: 35,
+        eval: v1_35,
+        overrides: &["procMount"],
+    }],
 };
 
 fn v1_35(meta: &ObjectMeta, spec: &PodSpec) -> CheckResult {
@@ -27,8 +31,18 @@ mod tests {
     use crate::pss::{checks::testing::assert_check, registry::CheckFn};
 
     #[rstest]
-    #[case::unset(v1_35, "{spec: {hostUsers: false, containers: [{name: a, securityContext: {procMount: Default}}]}}", "", "")]
-    #[case::user_namespace_still_denied(v1_35, "{spec: {hostUsers: false, containers: [{name: a, securityContext: {procMount: Unmasked}}]}}", "procMount", r#"container "a" must not set securityContext.procMount to "Unmasked""#)]
+    #[case::unset(
+        v1_35,
+        "{spec: {hostUsers: false, containers: [{name: a, securityContext: {procMount: Default}}]}}",
+        "",
+        ""
+    )]
+    #[case::user_namespace_still_denied(
+        v1_35,
+        "{spec: {hostUsers: false, containers: [{name: a, securityContext: {procMount: Unmasked}}]}}",
+        "procMount",
+        r#"container "a" must not set securityContext.procMount to "Unmasked""#
+    )]
     fn table(#[case] check: CheckFn, #[case] pod: &str, #[case] reason: &str, #[case] detail: &str) {
         assert_check(check, pod, reason, detail);
     }

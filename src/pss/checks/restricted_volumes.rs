@@ -17,7 +17,11 @@ use super::prelude::*;
 pub(crate) const CHECK: Check = Check {
     id: "restrictedVolumes",
     level: Level::Restricted,
-    versions: &[VersionedCheck { min: 0, eval: v1_0, overrides: &["hostPathVolumes"] }],
+    versions: &[VersionedCheck {
+        min: 0,
+        eval: v1_0,
+        overrides: &["hostPathVolumes"],
+    }],
 };
 
 fn allowed(v: &Volume) -> bool {
@@ -83,7 +87,11 @@ fn v1_0(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
             pluralize("volume", "volumes", bad_volumes.len()),
             join_quote(&bad_volumes),
             pluralize("uses", "use", bad_volumes.len()),
-            pluralize("restricted volume type", "restricted volume types", bad_types.len()),
+            pluralize(
+                "restricted volume type",
+                "restricted volume types",
+                bad_types.len()
+            ),
             join_quote(&bad_types)
         ),
     )
@@ -99,12 +107,37 @@ mod tests {
     const REASON: &str = "restricted volume types";
 
     #[rstest]
-    #[case::allowed(v1_0, "{spec: {containers: [{name: a}], volumes: [{name: a, configMap: {name: c}}, {name: b, csi: {driver: d}}, {name: c, downwardAPI: {}}, {name: d, emptyDir: {}}, {name: e, ephemeral: {}}, {name: f, image: {reference: r}}, {name: g, persistentVolumeClaim: {claimName: c}}, {name: h, projected: {sources: []}}, {name: i, secret: {secretName: s}}]}}", "", "")]
-    #[case::no_source_is_empty_dir(v1_0, "{spec: {containers: [{name: a}], volumes: [{name: plain}]}}", "", "")]
-    #[case::host_path(v1_0, "{spec: {containers: [{name: a}], volumes: [{name: h, hostPath: {path: /}}]}}", REASON, r#"volume "h" uses restricted volume type "hostPath""#)]
-    #[case::many(v1_0, "{spec: {containers: [{name: a}], volumes: [{name: z, nfs: {server: s, path: /}}, {name: ok, emptyDir: {}}, {name: y, hostPath: {path: /}}, {name: x, nfs: {server: t, path: /}}, {name: w, cephfs: {monitors: [m]}}]}}", REASON, r#"volumes "z", "y", "x", "w" use restricted volume types "cephfs", "hostPath", "nfs""#)]
+    #[case::allowed(
+        v1_0,
+        "{spec: {containers: [{name: a}], volumes: [{name: a, configMap: {name: c}}, {name: b, csi: {driver: d}}, {name: c, downwardAPI: {}}, {name: d, emptyDir: {}}, {name: e, ephemeral: {}}, {name: f, image: {reference: r}}, {name: g, persistentVolumeClaim: {claimName: c}}, {name: h, projected: {sources: []}}, {name: i, secret: {secretName: s}}]}}",
+        "",
+        ""
+    )]
+    #[case::no_source_is_empty_dir(
+        v1_0,
+        "{spec: {containers: [{name: a}], volumes: [{name: plain}]}}",
+        "",
+        ""
+    )]
+    #[case::host_path(
+        v1_0,
+        "{spec: {containers: [{name: a}], volumes: [{name: h, hostPath: {path: /}}]}}",
+        REASON,
+        r#"volume "h" uses restricted volume type "hostPath""#
+    )]
+    #[case::many(
+        v1_0,
+        "{spec: {containers: [{name: a}], volumes: [{name: z, nfs: {server: s, path: /}}, {name: ok, emptyDir: {}}, {name: y, hostPath: {path: /}}, {name: x, nfs: {server: t, path: /}}, {name: w, cephfs: {monitors: [m]}}]}}",
+        REASON,
+        r#"volumes "z", "y", "x", "w" use restricted volume types "cephfs", "hostPath", "nfs""#
+    )]
     #[case::each_type_name(v1_0, "{spec: {containers: [{name: a}], volumes: [{name: a, gcePersistentDisk: {pdName: p}}, {name: b, awsElasticBlockStore: {volumeID: v}}, {name: c, gitRepo: {repository: r}}, {name: d, iscsi: {targetPortal: t, iqn: i, lun: 0}}, {name: e, glusterfs: {endpoints: e, path: p}}, {name: f, rbd: {monitors: [m], image: i}}, {name: g, flexVolume: {driver: d}}, {name: h, cinder: {volumeID: v}}, {name: i, flocker: {}}, {name: j, fc: {}}, {name: k, azureFile: {secretName: s, shareName: s}}, {name: l, vsphereVolume: {volumePath: p}}, {name: m, quobyte: {registry: r, volume: v}}, {name: n, azureDisk: {diskName: d, diskURI: u}}, {name: o, photonPersistentDisk: {pdID: p}}, {name: p, portworxVolume: {volumeID: v}}, {name: q, scaleIO: {gateway: g, system: s, secretRef: {}}}, {name: r, storageos: {}}]}}", REASON, r#"volumes "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r" use restricted volume types "awsElasticBlockStore", "azureDisk", "azureFile", "cinder", "fc", "flexVolume", "flocker", "gcePersistentDisk", "gitRepo", "glusterfs", "iscsi", "photonPersistentDisk", "portworxVolume", "quobyte", "rbd", "scaleIO", "storageos", "vsphereVolume""#)]
-    #[case::allowed_source_wins(v1_0, "{spec: {containers: [{name: a}], volumes: [{name: both, emptyDir: {}, hostPath: {path: /}}]}}", "", "")]
+    #[case::allowed_source_wins(
+        v1_0,
+        "{spec: {containers: [{name: a}], volumes: [{name: both, emptyDir: {}, hostPath: {path: /}}]}}",
+        "",
+        ""
+    )]
     fn table(#[case] check: CheckFn, #[case] pod: &str, #[case] reason: &str, #[case] detail: &str) {
         assert_check(check, pod, reason, detail);
     }

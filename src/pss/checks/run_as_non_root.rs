@@ -14,8 +14,16 @@ pub(crate) const CHECK: Check = Check {
     id: "runAsNonRoot",
     level: Level::Restricted,
     versions: &[
-        VersionedCheck { min: 0, eval: v1_0, overrides: &[] },
-        VersionedCheck { min: 35, eval: v1_35, overrides: &[] },
+        VersionedCheck {
+            min: 0,
+            eval: v1_0,
+            overrides: &[],
+        },
+        VersionedCheck {
+            min: 35,
+            eval: v1_35,
+            overrides: &[],
+        },
     ],
 };
 
@@ -74,16 +82,66 @@ mod tests {
     const REASON: &str = "runAsNonRoot != true";
 
     #[rstest]
-    #[case::pod_true(v1_0, "{spec: {securityContext: {runAsNonRoot: true}, containers: [{name: a}, {name: b, securityContext: {runAsNonRoot: true}}]}}", "", "")]
-    #[case::containers_true(v1_0, "{spec: {initContainers: [{name: i, securityContext: {runAsNonRoot: true}}], containers: [{name: a, securityContext: {runAsNonRoot: true}}]}}", "", "")]
-    #[case::unset(v1_0, "{spec: {initContainers: [{name: i}], containers: [{name: a}, {name: b, securityContext: {runAsNonRoot: true}}]}}", REASON, r#"pod or containers "i", "a" must set securityContext.runAsNonRoot=true"#)]
-    #[case::pod_false(v1_0, "{spec: {securityContext: {runAsNonRoot: false}, containers: [{name: a, securityContext: {runAsNonRoot: true}}]}}", REASON, "pod must not set securityContext.runAsNonRoot=false")]
-    #[case::pod_false_hides_unset(v1_0, "{spec: {securityContext: {runAsNonRoot: false}, containers: [{name: a}]}}", REASON, "pod must not set securityContext.runAsNonRoot=false")]
-    #[case::container_false_overrides_pod(v1_0, "{spec: {securityContext: {runAsNonRoot: true}, containers: [{name: a, securityContext: {runAsNonRoot: false}}, {name: b}]}}", REASON, r#"container "a" must not set securityContext.runAsNonRoot=false"#)]
-    #[case::explicit_first(v1_0, "{spec: {securityContext: {runAsNonRoot: false}, containers: [{name: a, securityContext: {runAsNonRoot: false}}, {name: b}], ephemeralContainers: [{name: e, securityContext: {runAsNonRoot: false}}]}}", REASON, r#"pod and containers "a", "e" must not set securityContext.runAsNonRoot=false"#)]
-    #[case::user_namespace_1_0(v1_0, "{spec: {hostUsers: false, containers: [{name: a}]}}", REASON, r#"pod or container "a" must set securityContext.runAsNonRoot=true"#)]
-    #[case::user_namespace_1_35(v1_35, "{spec: {hostUsers: false, securityContext: {runAsNonRoot: false}, containers: [{name: a}]}}", "", "")]
-    #[case::host_users_1_35(v1_35, "{spec: {hostUsers: true, containers: [{name: a}]}}", REASON, r#"pod or container "a" must set securityContext.runAsNonRoot=true"#)]
+    #[case::pod_true(
+        v1_0,
+        "{spec: {securityContext: {runAsNonRoot: true}, containers: [{name: a}, {name: b, securityContext: {runAsNonRoot: true}}]}}",
+        "",
+        ""
+    )]
+    #[case::containers_true(
+        v1_0,
+        "{spec: {initContainers: [{name: i, securityContext: {runAsNonRoot: true}}], containers: [{name: a, securityContext: {runAsNonRoot: true}}]}}",
+        "",
+        ""
+    )]
+    #[case::unset(
+        v1_0,
+        "{spec: {initContainers: [{name: i}], containers: [{name: a}, {name: b, securityContext: {runAsNonRoot: true}}]}}",
+        REASON,
+        r#"pod or containers "i", "a" must set securityContext.runAsNonRoot=true"#
+    )]
+    #[case::pod_false(
+        v1_0,
+        "{spec: {securityContext: {runAsNonRoot: false}, containers: [{name: a, securityContext: {runAsNonRoot: true}}]}}",
+        REASON,
+        "pod must not set securityContext.runAsNonRoot=false"
+    )]
+    #[case::pod_false_hides_unset(
+        v1_0,
+        "{spec: {securityContext: {runAsNonRoot: false}, containers: [{name: a}]}}",
+        REASON,
+        "pod must not set securityContext.runAsNonRoot=false"
+    )]
+    #[case::container_false_overrides_pod(
+        v1_0,
+        "{spec: {securityContext: {runAsNonRoot: true}, containers: [{name: a, securityContext: {runAsNonRoot: false}}, {name: b}]}}",
+        REASON,
+        r#"container "a" must not set securityContext.runAsNonRoot=false"#
+    )]
+    #[case::explicit_first(
+        v1_0,
+        "{spec: {securityContext: {runAsNonRoot: false}, containers: [{name: a, securityContext: {runAsNonRoot: false}}, {name: b}], ephemeralContainers: [{name: e, securityContext: {runAsNonRoot: false}}]}}",
+        REASON,
+        r#"pod and containers "a", "e" must not set securityContext.runAsNonRoot=false"#
+    )]
+    #[case::user_namespace_1_0(
+        v1_0,
+        "{spec: {hostUsers: false, containers: [{name: a}]}}",
+        REASON,
+        r#"pod or container "a" must set securityContext.runAsNonRoot=true"#
+    )]
+    #[case::user_namespace_1_35(
+        v1_35,
+        "{spec: {hostUsers: false, securityContext: {runAsNonRoot: false}, containers: [{name: a}]}}",
+        "",
+        ""
+    )]
+    #[case::host_users_1_35(
+        v1_35,
+        "{spec: {hostUsers: true, containers: [{name: a}]}}",
+        REASON,
+        r#"pod or container "a" must set securityContext.runAsNonRoot=true"#
+    )]
     fn table(#[case] check: CheckFn, #[case] pod: &str, #[case] reason: &str, #[case] detail: &str) {
         assert_check(check, pod, reason, detail);
     }

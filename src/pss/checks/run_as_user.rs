@@ -13,8 +13,16 @@ pub(crate) const CHECK: Check = Check {
     id: "runAsUser",
     level: Level::Restricted,
     versions: &[
-        VersionedCheck { min: 23, eval: v1_23, overrides: &[] },
-        VersionedCheck { min: 35, eval: v1_35, overrides: &[] },
+        VersionedCheck {
+            min: 23,
+            eval: v1_23,
+            overrides: &[],
+        },
+        VersionedCheck {
+            min: 35,
+            eval: v1_35,
+            overrides: &[],
+        },
     ],
 };
 
@@ -51,13 +59,48 @@ mod tests {
     use crate::pss::{checks::testing::assert_check, registry::CheckFn};
 
     #[rstest]
-    #[case::unset_nonzero(v1_23, "{spec: {securityContext: {runAsUser: 1000}, containers: [{name: a}, {name: b, securityContext: {runAsUser: 1}}]}}", "", "")]
-    #[case::pod_zero(v1_23, "{spec: {securityContext: {runAsUser: 0}, containers: [{name: a}]}}", "runAsUser=0", "pod must not set runAsUser=0")]
-    #[case::containers_zero(v1_23, "{spec: {securityContext: {runAsUser: 1000}, initContainers: [{name: i, securityContext: {runAsUser: 0}}], containers: [{name: a, securityContext: {runAsUser: 0}}]}}", "runAsUser=0", r#"containers "i", "a" must not set runAsUser=0"#)]
-    #[case::both(v1_23, "{spec: {securityContext: {runAsUser: 0}, containers: [{name: a, securityContext: {runAsUser: 0}}]}}", "runAsUser=0", r#"pod and container "a" must not set runAsUser=0"#)]
-    #[case::user_namespace_1_23(v1_23, "{spec: {hostUsers: false, securityContext: {runAsUser: 0}, containers: [{name: a}]}}", "runAsUser=0", "pod must not set runAsUser=0")]
-    #[case::user_namespace_1_35(v1_35, "{spec: {hostUsers: false, securityContext: {runAsUser: 0}, containers: [{name: a}]}}", "", "")]
-    #[case::host_users_1_35(v1_35, "{spec: {securityContext: {runAsUser: 0}, containers: [{name: a}]}}", "runAsUser=0", "pod must not set runAsUser=0")]
+    #[case::unset_nonzero(
+        v1_23,
+        "{spec: {securityContext: {runAsUser: 1000}, containers: [{name: a}, {name: b, securityContext: {runAsUser: 1}}]}}",
+        "",
+        ""
+    )]
+    #[case::pod_zero(
+        v1_23,
+        "{spec: {securityContext: {runAsUser: 0}, containers: [{name: a}]}}",
+        "runAsUser=0",
+        "pod must not set runAsUser=0"
+    )]
+    #[case::containers_zero(
+        v1_23,
+        "{spec: {securityContext: {runAsUser: 1000}, initContainers: [{name: i, securityContext: {runAsUser: 0}}], containers: [{name: a, securityContext: {runAsUser: 0}}]}}",
+        "runAsUser=0",
+        r#"containers "i", "a" must not set runAsUser=0"#
+    )]
+    #[case::both(
+        v1_23,
+        "{spec: {securityContext: {runAsUser: 0}, containers: [{name: a, securityContext: {runAsUser: 0}}]}}",
+        "runAsUser=0",
+        r#"pod and container "a" must not set runAsUser=0"#
+    )]
+    #[case::user_namespace_1_23(
+        v1_23,
+        "{spec: {hostUsers: false, securityContext: {runAsUser: 0}, containers: [{name: a}]}}",
+        "runAsUser=0",
+        "pod must not set runAsUser=0"
+    )]
+    #[case::user_namespace_1_35(
+        v1_35,
+        "{spec: {hostUsers: false, securityContext: {runAsUser: 0}, containers: [{name: a}]}}",
+        "",
+        ""
+    )]
+    #[case::host_users_1_35(
+        v1_35,
+        "{spec: {securityContext: {runAsUser: 0}, containers: [{name: a}]}}",
+        "runAsUser=0",
+        "pod must not set runAsUser=0"
+    )]
     fn table(#[case] check: CheckFn, #[case] pod: &str, #[case] reason: &str, #[case] detail: &str) {
         assert_check(check, pod, reason, detail);
     }

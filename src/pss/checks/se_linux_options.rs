@@ -17,8 +17,16 @@ pub(crate) const CHECK: Check = Check {
     id: "seLinuxOptions",
     level: Level::Baseline,
     versions: &[
-        VersionedCheck { min: 0, eval: v1_0, overrides: &[] },
-        VersionedCheck { min: 31, eval: v1_31, overrides: &[] },
+        VersionedCheck {
+            min: 0,
+            eval: v1_0,
+            overrides: &[],
+        },
+        VersionedCheck {
+            min: 31,
+            eval: v1_31,
+            overrides: &[],
+        },
     ],
 };
 
@@ -71,10 +79,10 @@ fn check_options(spec: &PodSpec, allowed: &[&[&str]]) -> CheckResult {
         .is_some_and(|o| !found.check(o, allowed));
     let mut bad_containers = Vec::new();
     for c in containers(spec) {
-        if let Some(o) = c.security_context.and_then(|sc| sc.se_linux_options.as_ref()) {
-            if !found.check(o, allowed) {
-                bad_containers.push(c.name);
-            }
+        if let Some(o) = c.security_context.and_then(|sc| sc.se_linux_options.as_ref())
+            && !found.check(o, allowed)
+        {
+            bad_containers.push(c.name);
         }
     }
     if !pod_bad && bad_containers.is_empty() {
@@ -114,11 +122,36 @@ mod tests {
     const REASON: &str = "seLinuxOptions";
 
     #[rstest]
-    #[case::allowed(v1_0, "{spec: {securityContext: {seLinuxOptions: {level: 's0:c1,c2'}}, containers: [{name: a, securityContext: {seLinuxOptions: {type: container_t}}}, {name: b, securityContext: {seLinuxOptions: {type: container_init_t, user: ''}}}, {name: c, securityContext: {seLinuxOptions: {type: container_kvm_t}}}]}}", "", "")]
-    #[case::engine_1_0(v1_0, "{spec: {containers: [{name: a, securityContext: {seLinuxOptions: {type: container_engine_t}}}]}}", REASON, r#"container "a" set forbidden securityContext.seLinuxOptions: type "container_engine_t""#)]
-    #[case::engine_1_31(v1_31, "{spec: {containers: [{name: a, securityContext: {seLinuxOptions: {type: container_engine_t}}}]}}", "", "")]
-    #[case::other_1_31(v1_31, "{spec: {securityContext: {seLinuxOptions: {type: spc_t}}, containers: [{name: a}]}}", REASON, r#"pod set forbidden securityContext.seLinuxOptions: type "spc_t""#)]
-    #[case::user_only(v1_0, "{spec: {containers: [{name: a, securityContext: {seLinuxOptions: {user: sysadm_u}}}]}}", REASON, r#"container "a" set forbidden securityContext.seLinuxOptions: user may not be set"#)]
+    #[case::allowed(
+        v1_0,
+        "{spec: {securityContext: {seLinuxOptions: {level: 's0:c1,c2'}}, containers: [{name: a, securityContext: {seLinuxOptions: {type: container_t}}}, {name: b, securityContext: {seLinuxOptions: {type: container_init_t, user: ''}}}, {name: c, securityContext: {seLinuxOptions: {type: container_kvm_t}}}]}}",
+        "",
+        ""
+    )]
+    #[case::engine_1_0(
+        v1_0,
+        "{spec: {containers: [{name: a, securityContext: {seLinuxOptions: {type: container_engine_t}}}]}}",
+        REASON,
+        r#"container "a" set forbidden securityContext.seLinuxOptions: type "container_engine_t""#
+    )]
+    #[case::engine_1_31(
+        v1_31,
+        "{spec: {containers: [{name: a, securityContext: {seLinuxOptions: {type: container_engine_t}}}]}}",
+        "",
+        ""
+    )]
+    #[case::other_1_31(
+        v1_31,
+        "{spec: {securityContext: {seLinuxOptions: {type: spc_t}}, containers: [{name: a}]}}",
+        REASON,
+        r#"pod set forbidden securityContext.seLinuxOptions: type "spc_t""#
+    )]
+    #[case::user_only(
+        v1_0,
+        "{spec: {containers: [{name: a, securityContext: {seLinuxOptions: {user: sysadm_u}}}]}}",
+        REASON,
+        r#"container "a" set forbidden securityContext.seLinuxOptions: user may not be set"#
+    )]
     #[case::everything(v1_31, "{spec: {securityContext: {seLinuxOptions: {type: spc_t, role: r}}, initContainers: [{name: i, securityContext: {seLinuxOptions: {type: foo_t, user: u}}}], containers: [{name: a, securityContext: {seLinuxOptions: {type: spc_t}}}, {name: b, securityContext: {seLinuxOptions: {type: container_t}}}]}}", REASON, r#"pod and containers "i", "a" set forbidden securityContext.seLinuxOptions: types "foo_t", "spc_t"; user may not be set; role may not be set"#)]
     fn table(#[case] check: CheckFn, #[case] pod: &str, #[case] reason: &str, #[case] detail: &str) {
         assert_check(check, pod, reason, detail);

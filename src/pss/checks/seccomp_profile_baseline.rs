@@ -19,8 +19,16 @@ pub(crate) const CHECK: Check = Check {
     id: "seccompProfile_baseline",
     level: Level::Baseline,
     versions: &[
-        VersionedCheck { min: 0, eval: v1_0, overrides: &[] },
-        VersionedCheck { min: 19, eval: v1_19, overrides: &[] },
+        VersionedCheck {
+            min: 0,
+            eval: v1_0,
+            overrides: &[],
+        },
+        VersionedCheck {
+            min: 19,
+            eval: v1_19,
+            overrides: &[],
+        },
     ],
 };
 
@@ -41,7 +49,10 @@ fn v1_0(meta: &ObjectMeta, spec: &PodSpec) -> CheckResult {
         return CheckResult::Allowed;
     };
     let mut forbidden = BTreeSet::new();
-    if let Some(v) = annotations.get(ANNOTATION_KEY_POD).filter(|v| !valid_annotation(v)) {
+    if let Some(v) = annotations
+        .get(ANNOTATION_KEY_POD)
+        .filter(|v| !valid_annotation(v))
+    {
         forbidden.insert(format!("{ANNOTATION_KEY_POD}={}", go_quote(v)));
     }
     for c in containers(spec) {
@@ -50,7 +61,11 @@ fn v1_0(meta: &ObjectMeta, spec: &PodSpec) -> CheckResult {
             (k.strip_prefix(ANNOTATION_KEY_CONTAINER_PREFIX) == Some(c.name)).then_some(v)
         });
         if let Some(v) = value.filter(|v| !valid_annotation(v)) {
-            forbidden.insert(format!("{ANNOTATION_KEY_CONTAINER_PREFIX}{}={}", c.name, go_quote(v)));
+            forbidden.insert(format!(
+                "{ANNOTATION_KEY_CONTAINER_PREFIX}{}={}",
+                c.name,
+                go_quote(v)
+            ));
         }
     }
     if forbidden.is_empty() {
@@ -81,7 +96,10 @@ fn v1_19(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
     }
     let mut bad_containers = Vec::new();
     for c in containers(spec) {
-        let t = c.security_context.and_then(|sc| sc.seccomp_profile.as_ref()).map(|p| p.type_.as_str());
+        let t = c
+            .security_context
+            .and_then(|sc| sc.seccomp_profile.as_ref())
+            .map(|p| p.type_.as_str());
         if let Some(t) = t.filter(|t| !valid_type(t)) {
             bad_containers.push(c.name);
             bad_values.insert(t);
@@ -110,13 +128,43 @@ mod tests {
     const REASON: &str = "seccompProfile";
 
     #[rstest]
-    #[case::annotations_allowed(v1_0, "{metadata: {annotations: {seccomp.security.alpha.kubernetes.io/pod: runtime/default, container.seccomp.security.alpha.kubernetes.io/a: docker/default, container.seccomp.security.alpha.kubernetes.io/b: localhost/p}}, spec: {containers: [{name: a}, {name: b}]}}", "", "")]
-    #[case::fields_ignored_before_1_19(v1_0, "{spec: {securityContext: {seccompProfile: {type: Unconfined}}, containers: [{name: a}]}}", "", "")]
-    #[case::pod_annotation(v1_0, "{metadata: {annotations: {seccomp.security.alpha.kubernetes.io/pod: unconfined}}, spec: {containers: [{name: a}]}}", REASON, r#"forbidden annotation seccomp.security.alpha.kubernetes.io/pod="unconfined""#)]
+    #[case::annotations_allowed(
+        v1_0,
+        "{metadata: {annotations: {seccomp.security.alpha.kubernetes.io/pod: runtime/default, container.seccomp.security.alpha.kubernetes.io/a: docker/default, container.seccomp.security.alpha.kubernetes.io/b: localhost/p}}, spec: {containers: [{name: a}, {name: b}]}}",
+        "",
+        ""
+    )]
+    #[case::fields_ignored_before_1_19(
+        v1_0,
+        "{spec: {securityContext: {seccompProfile: {type: Unconfined}}, containers: [{name: a}]}}",
+        "",
+        ""
+    )]
+    #[case::pod_annotation(
+        v1_0,
+        "{metadata: {annotations: {seccomp.security.alpha.kubernetes.io/pod: unconfined}}, spec: {containers: [{name: a}]}}",
+        REASON,
+        r#"forbidden annotation seccomp.security.alpha.kubernetes.io/pod="unconfined""#
+    )]
     #[case::annotations_sorted(v1_0, "{metadata: {annotations: {seccomp.security.alpha.kubernetes.io/pod: '', container.seccomp.security.alpha.kubernetes.io/b: unconfined, container.seccomp.security.alpha.kubernetes.io/a: unconfined, container.seccomp.security.alpha.kubernetes.io/gone: unconfined}}, spec: {initContainers: [{name: b}], containers: [{name: a}]}}", REASON, r#"forbidden annotations container.seccomp.security.alpha.kubernetes.io/a="unconfined", container.seccomp.security.alpha.kubernetes.io/b="unconfined", seccomp.security.alpha.kubernetes.io/pod="""#)]
-    #[case::annotations_ignored_from_1_19(v1_19, "{metadata: {annotations: {seccomp.security.alpha.kubernetes.io/pod: unconfined}}, spec: {containers: [{name: a}]}}", "", "")]
-    #[case::fields_allowed(v1_19, "{spec: {securityContext: {seccompProfile: {type: RuntimeDefault}}, containers: [{name: a, securityContext: {seccompProfile: {type: Localhost, localhostProfile: p}}}, {name: b}]}}", "", "")]
-    #[case::pod_field(v1_19, "{spec: {securityContext: {seccompProfile: {type: Unconfined}}, containers: [{name: a}]}}", REASON, r#"pod must not set securityContext.seccompProfile.type to "Unconfined""#)]
+    #[case::annotations_ignored_from_1_19(
+        v1_19,
+        "{metadata: {annotations: {seccomp.security.alpha.kubernetes.io/pod: unconfined}}, spec: {containers: [{name: a}]}}",
+        "",
+        ""
+    )]
+    #[case::fields_allowed(
+        v1_19,
+        "{spec: {securityContext: {seccompProfile: {type: RuntimeDefault}}, containers: [{name: a, securityContext: {seccompProfile: {type: Localhost, localhostProfile: p}}}, {name: b}]}}",
+        "",
+        ""
+    )]
+    #[case::pod_field(
+        v1_19,
+        "{spec: {securityContext: {seccompProfile: {type: Unconfined}}, containers: [{name: a}]}}",
+        REASON,
+        r#"pod must not set securityContext.seccompProfile.type to "Unconfined""#
+    )]
     #[case::fields(v1_19, "{spec: {securityContext: {seccompProfile: {type: Unconfined}}, containers: [{name: a, securityContext: {seccompProfile: {type: Unconfined}}}, {name: b, securityContext: {seccompProfile: {type: Other}}}]}}", REASON, r#"pod and containers "a", "b" must not set securityContext.seccompProfile.type to "Other", "Unconfined""#)]
     fn table(#[case] check: CheckFn, #[case] pod: &str, #[case] reason: &str, #[case] detail: &str) {
         assert_check(check, pod, reason, detail);

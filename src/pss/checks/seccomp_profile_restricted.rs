@@ -16,8 +16,16 @@ pub(crate) const CHECK: Check = Check {
     id: "seccompProfile_restricted",
     level: Level::Restricted,
     versions: &[
-        VersionedCheck { min: 19, eval: v1_19, overrides: &["seccompProfile_baseline"] },
-        VersionedCheck { min: 25, eval: v1_25, overrides: &["seccompProfile_baseline"] },
+        VersionedCheck {
+            min: 19,
+            eval: v1_19,
+            overrides: &["seccompProfile_baseline"],
+        },
+        VersionedCheck {
+            min: 25,
+            eval: v1_25,
+            overrides: &["seccompProfile_baseline"],
+        },
     ],
 };
 
@@ -88,12 +96,32 @@ mod tests {
     const REASON: &str = "seccompProfile";
 
     #[rstest]
-    #[case::pod_set(v1_19, "{spec: {securityContext: {seccompProfile: {type: RuntimeDefault}}, containers: [{name: a}, {name: b, securityContext: {seccompProfile: {type: Localhost, localhostProfile: p}}}]}}", "", "")]
-    #[case::containers_set(v1_19, "{spec: {initContainers: [{name: i, securityContext: {seccompProfile: {type: RuntimeDefault}}}], containers: [{name: a, securityContext: {seccompProfile: {type: Localhost}}}]}}", "", "")]
+    #[case::pod_set(
+        v1_19,
+        "{spec: {securityContext: {seccompProfile: {type: RuntimeDefault}}, containers: [{name: a}, {name: b, securityContext: {seccompProfile: {type: Localhost, localhostProfile: p}}}]}}",
+        "",
+        ""
+    )]
+    #[case::containers_set(
+        v1_19,
+        "{spec: {initContainers: [{name: i, securityContext: {seccompProfile: {type: RuntimeDefault}}}], containers: [{name: a, securityContext: {seccompProfile: {type: Localhost}}}]}}",
+        "",
+        ""
+    )]
     #[case::unset(v1_19, "{spec: {initContainers: [{name: i}], containers: [{name: a}, {name: b, securityContext: {seccompProfile: {type: RuntimeDefault}}}]}}", REASON, r#"pod or containers "i", "a" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost""#)]
-    #[case::pod_bad_hides_unset(v1_19, "{spec: {securityContext: {seccompProfile: {type: Unconfined}}, containers: [{name: a}]}}", REASON, r#"pod must not set securityContext.seccompProfile.type to "Unconfined""#)]
+    #[case::pod_bad_hides_unset(
+        v1_19,
+        "{spec: {securityContext: {seccompProfile: {type: Unconfined}}, containers: [{name: a}]}}",
+        REASON,
+        r#"pod must not set securityContext.seccompProfile.type to "Unconfined""#
+    )]
     #[case::explicit(v1_19, "{spec: {securityContext: {seccompProfile: {type: Unconfined}}, containers: [{name: a, securityContext: {seccompProfile: {type: Unconfined}}}, {name: b, securityContext: {seccompProfile: {type: Bogus}}}, {name: c}]}}", REASON, r#"pod and containers "a", "b" must not set securityContext.seccompProfile.type to "Bogus", "Unconfined""#)]
-    #[case::container_bad_pod_good(v1_19, "{spec: {securityContext: {seccompProfile: {type: RuntimeDefault}}, containers: [{name: a, securityContext: {seccompProfile: {type: Unconfined}}}]}}", REASON, r#"container "a" must not set securityContext.seccompProfile.type to "Unconfined""#)]
+    #[case::container_bad_pod_good(
+        v1_19,
+        "{spec: {securityContext: {seccompProfile: {type: RuntimeDefault}}, containers: [{name: a, securityContext: {seccompProfile: {type: Unconfined}}}]}}",
+        REASON,
+        r#"container "a" must not set securityContext.seccompProfile.type to "Unconfined""#
+    )]
     #[case::windows_1_19(v1_19, "{spec: {os: {name: windows}, containers: [{name: a}]}}", REASON, r#"pod or container "a" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost""#)]
     #[case::windows_1_25(v1_25, "{spec: {os: {name: windows}, containers: [{name: a}]}}", "", "")]
     #[case::linux_1_25(v1_25, "{spec: {containers: [{name: a}]}}", REASON, r#"pod or container "a" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost""#)]

@@ -21,11 +21,31 @@ pub(crate) const CHECK: Check = Check {
     id: "sysctls",
     level: Level::Baseline,
     versions: &[
-        VersionedCheck { min: 0, eval: v1_0, overrides: &[] },
-        VersionedCheck { min: 27, eval: v1_27, overrides: &[] },
-        VersionedCheck { min: 29, eval: v1_29, overrides: &[] },
-        VersionedCheck { min: 32, eval: v1_32, overrides: &[] },
-        VersionedCheck { min: 37, eval: v1_37, overrides: &[] },
+        VersionedCheck {
+            min: 0,
+            eval: v1_0,
+            overrides: &[],
+        },
+        VersionedCheck {
+            min: 27,
+            eval: v1_27,
+            overrides: &[],
+        },
+        VersionedCheck {
+            min: 29,
+            eval: v1_29,
+            overrides: &[],
+        },
+        VersionedCheck {
+            min: 32,
+            eval: v1_32,
+            overrides: &[],
+        },
+        VersionedCheck {
+            min: 37,
+            eval: v1_37,
+            overrides: &[],
+        },
     ],
 };
 
@@ -103,18 +123,43 @@ mod tests {
 
     #[rstest]
     #[case::none(v1_0, "{spec: {containers: [{name: a}]}}", "", "")]
-    #[case::safe_1_0(v1_0, "{spec: {securityContext: {sysctls: [{name: kernel.shm_rmid_forced, value: '0'}, {name: net.ipv4.ip_local_port_range, value: '1024 65535'}, {name: net.ipv4.tcp_syncookies, value: '0'}, {name: net.ipv4.ping_group_range, value: '1 0'}, {name: net.ipv4.ip_unprivileged_port_start, value: '0'}]}, containers: [{name: a}]}}", "", "")]
-    #[case::spec_order_with_duplicates(v1_0, "{spec: {securityContext: {sysctls: [{name: kernel.msgmax, value: '1'}, {name: kernel.shm_rmid_forced, value: '0'}, {name: a.b, value: '1'}, {name: kernel.msgmax, value: '2'}]}, containers: [{name: a}]}}", REASON, "kernel.msgmax, a.b, kernel.msgmax")]
+    #[case::safe_1_0(
+        v1_0,
+        "{spec: {securityContext: {sysctls: [{name: kernel.shm_rmid_forced, value: '0'}, {name: net.ipv4.ip_local_port_range, value: '1024 65535'}, {name: net.ipv4.tcp_syncookies, value: '0'}, {name: net.ipv4.ping_group_range, value: '1 0'}, {name: net.ipv4.ip_unprivileged_port_start, value: '0'}]}, containers: [{name: a}]}}",
+        "",
+        ""
+    )]
+    #[case::spec_order_with_duplicates(
+        v1_0,
+        "{spec: {securityContext: {sysctls: [{name: kernel.msgmax, value: '1'}, {name: kernel.shm_rmid_forced, value: '0'}, {name: a.b, value: '1'}, {name: kernel.msgmax, value: '2'}]}, containers: [{name: a}]}}",
+        REASON,
+        "kernel.msgmax, a.b, kernel.msgmax"
+    )]
     #[case::reserved_ports_1_0(v1_0, SET_1_27, REASON, "net.ipv4.ip_local_reserved_ports")]
     #[case::reserved_ports_1_27(v1_27, SET_1_27, "", "")]
-    #[case::keepalive_1_27(v1_27, SET_1_29, REASON, "net.ipv4.tcp_keepalive_time, net.ipv4.tcp_fin_timeout, net.ipv4.tcp_keepalive_intvl, net.ipv4.tcp_keepalive_probes")]
+    #[case::keepalive_1_27(
+        v1_27,
+        SET_1_29,
+        REASON,
+        "net.ipv4.tcp_keepalive_time, net.ipv4.tcp_fin_timeout, net.ipv4.tcp_keepalive_intvl, net.ipv4.tcp_keepalive_probes"
+    )]
     #[case::keepalive_1_29(v1_29, SET_1_29, "", "")]
     #[case::rmem_1_29(v1_29, SET_1_32, REASON, "net.ipv4.tcp_rmem, net.ipv4.tcp_wmem")]
     #[case::rmem_1_32(v1_32, SET_1_32, "", "")]
-    #[case::slow_start_1_32(v1_32, SET_1_37, REASON, "net.ipv4.tcp_slow_start_after_idle, net.ipv4.tcp_notsent_lowat")]
+    #[case::slow_start_1_32(
+        v1_32,
+        SET_1_37,
+        REASON,
+        "net.ipv4.tcp_slow_start_after_idle, net.ipv4.tcp_notsent_lowat"
+    )]
     #[case::slow_start_1_37(v1_37, SET_1_37, "", "")]
     #[case::older_sets_1_37(v1_37, SET_1_27, "", "")]
-    #[case::unsafe_1_37(v1_37, "{spec: {securityContext: {sysctls: [{name: kernel.sem, value: '1'}]}, containers: [{name: a}]}}", REASON, "kernel.sem")]
+    #[case::unsafe_1_37(
+        v1_37,
+        "{spec: {securityContext: {sysctls: [{name: kernel.sem, value: '1'}]}, containers: [{name: a}]}}",
+        REASON,
+        "kernel.sem"
+    )]
     fn table(#[case] check: CheckFn, #[case] pod: &str, #[case] reason: &str, #[case] detail: &str) {
         assert_check(check, pod, reason, detail);
     }

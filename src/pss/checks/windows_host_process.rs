@@ -11,7 +11,11 @@ use super::prelude::*;
 pub(crate) const CHECK: Check = Check {
     id: "windowsHostProcess",
     level: Level::Baseline,
-    versions: &[VersionedCheck { min: 0, eval: v1_0, overrides: &[] }],
+    versions: &[VersionedCheck {
+        min: 0,
+        eval: v1_0,
+        overrides: &[],
+    }],
 };
 
 fn v1_0(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
@@ -53,10 +57,30 @@ mod tests {
     const REASON: &str = "hostProcess";
 
     #[rstest]
-    #[case::unset_false(v1_0, "{spec: {securityContext: {windowsOptions: {hostProcess: false}}, containers: [{name: a}, {name: b, securityContext: {windowsOptions: {runAsUserName: x}}}]}}", "", "")]
-    #[case::pod(v1_0, "{spec: {securityContext: {windowsOptions: {hostProcess: true}}, containers: [{name: a}]}}", REASON, "pod must not set securityContext.windowsOptions.hostProcess=true")]
-    #[case::containers(v1_0, "{spec: {initContainers: [{name: i, securityContext: {windowsOptions: {hostProcess: true}}}], containers: [{name: a, securityContext: {windowsOptions: {hostProcess: true}}}]}}", REASON, r#"containers "i", "a" must not set securityContext.windowsOptions.hostProcess=true"#)]
-    #[case::both(v1_0, "{spec: {securityContext: {windowsOptions: {hostProcess: true}}, containers: [{name: a, securityContext: {windowsOptions: {hostProcess: true}}}]}}", REASON, r#"pod and container "a" must not set securityContext.windowsOptions.hostProcess=true"#)]
+    #[case::unset_false(
+        v1_0,
+        "{spec: {securityContext: {windowsOptions: {hostProcess: false}}, containers: [{name: a}, {name: b, securityContext: {windowsOptions: {runAsUserName: x}}}]}}",
+        "",
+        ""
+    )]
+    #[case::pod(
+        v1_0,
+        "{spec: {securityContext: {windowsOptions: {hostProcess: true}}, containers: [{name: a}]}}",
+        REASON,
+        "pod must not set securityContext.windowsOptions.hostProcess=true"
+    )]
+    #[case::containers(
+        v1_0,
+        "{spec: {initContainers: [{name: i, securityContext: {windowsOptions: {hostProcess: true}}}], containers: [{name: a, securityContext: {windowsOptions: {hostProcess: true}}}]}}",
+        REASON,
+        r#"containers "i", "a" must not set securityContext.windowsOptions.hostProcess=true"#
+    )]
+    #[case::both(
+        v1_0,
+        "{spec: {securityContext: {windowsOptions: {hostProcess: true}}, containers: [{name: a, securityContext: {windowsOptions: {hostProcess: true}}}]}}",
+        REASON,
+        r#"pod and container "a" must not set securityContext.windowsOptions.hostProcess=true"#
+    )]
     fn table(#[case] check: CheckFn, #[case] pod: &str, #[case] reason: &str, #[case] detail: &str) {
         assert_check(check, pod, reason, detail);
     }
