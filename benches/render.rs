@@ -1,1 +1,54 @@
-fn main() {}
+//! Benchmarks of the merge engine: one CI pod through a policy, as the webhook does it.
+//!
+//! `cargo bench --bench render` prints the time per pod; compare with the numbers in
+//! docs/performance.md.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_macros
+)]
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use std::hint::black_box;
+
+fn pod(path: &str) -> serde_json::Value {
+    let text =
+        std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).expect("example pod");
+    ciguard::source::documents(&text, path)
+        .expect("valid YAML")
+        .remove(0)
+}
+
+fn bench(c: &mut Criterion) {
+    let builtin = ciguard::ValidPolicy::builtin();
+    let gitlab = ciguard::policy::load::from_file(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/policies/gitlab-runner.yaml"
+    ))
+    .expect("example policy");
+    let gitlab_pod = pod("examples/gitlab-runner/build-pod.yaml");
+    let woodpecker_pod = pod("examples/woodpecker/step-pod.yaml");
+    let json = serde_json::to_vec(&gitlab_pod).expect("json");
+
+    c.bench_function("render/gitlab-pod/builtin", |b| {
+        b.iter(|| ciguard::merge::render(black_box(&builtin), black_box(&gitlab_pod)))
+    });
+    c.bench_function("render/gitlab-pod/gitlab-policy", |b| {
+        b.iter(|| ciguard::merge::render(black_box(&gitlab), black_box(&gitlab_pod)))
+    });
+    c.bench_function("render/woodpecker-pod/builtin", |b| {
+        b.iter(|| ciguard::merge::render(black_box(&builtin), black_box(&woodpecker_pod)))
+    });
+    c.bench_function("render/gitlab-pod/json-in-patch-out", |b| {
+        b.iter(|| {
+            let v: serde_json::Value = serde_json::from_slice(black_box(&json)).expect("json");
+            let r = ciguard::merge::render(&gitlab, &v).expect("render");
+            serde_json::to_vec(&r.patch).expect("patch")
+        })
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -6,7 +6,7 @@
 //! job asks for, and a final check against the Pod Security Standards, with the API
 //! server's own messages.
 //!
-//! ```ignore
+//! ```
 //! use ciguard::{policy::ValidPolicy, merge::render};
 //!
 //! let policy = ValidPolicy::builtin();
@@ -17,7 +17,7 @@
 //! let rendered = render(&policy, &pod).unwrap();
 //! assert_eq!(rendered.object["spec"]["securityContext"]["runAsNonRoot"], true);
 //! assert!(rendered.denial.is_none());
-//! ```ignore
+//! ```
 
 pub mod error;
 pub mod merge;

@@ -91,6 +91,14 @@ pub fn yaml_error(e: &serde_saphyr::Error, file: &str) -> SyntaxError {
     {
         message = rest[idx + 2..].to_string();
     }
+    // The location is in front already; drop a trailing " at line L, column C".
+    if let Some(idx) = message.rfind(" at line ")
+        && message[idx + 9..]
+            .split(", column ")
+            .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    {
+        message.truncate(idx);
+    }
     SyntaxError {
         location: Location {
             file: file.to_string(),
@@ -212,6 +220,18 @@ pub fn escape(segment: &str) -> String {
     segment.replace('~', "~0").replace('/', "~1")
 }
 
+/// Writes a value as one YAML document (block style, key order kept; multi-line strings
+/// as literal blocks, long single-line strings left plain; YAML 1.1 look-alikes quoted
+/// so that kubectl reads them back as strings).
+pub fn to_yaml<T: serde::Serialize>(value: &T) -> Result<String, serde_saphyr::SerializeError> {
+    let options = serde_saphyr::ser_options! { folded_wrap_chars: usize::MAX };
+    let mut text = serde_saphyr::to_string_with_options(value, options)?;
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    Ok(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,16 +268,4 @@ mod tests {
         let d = documents("---\na: 1\n---\n---\nb: 2\n", "f").unwrap();
         assert_eq!(d.len(), 2);
     }
-}
-
-/// Writes a value as one YAML document (block style, key order kept; multi-line strings
-/// as literal blocks, long single-line strings left plain; YAML 1.1 look-alikes quoted
-/// so that kubectl reads them back as strings).
-pub fn to_yaml<T: serde::Serialize>(value: &T) -> Result<String, serde_saphyr::SerializeError> {
-    let options = serde_saphyr::ser_options! { folded_wrap_chars: usize::MAX };
-    let mut text = serde_saphyr::to_string_with_options(value, options)?;
-    if !text.ends_with('\n') {
-        text.push('\n');
-    }
-    Ok(text)
 }

@@ -1,6 +1,13 @@
 //! The merge engine's contract: precedence, roles, allowlists, validity, the
 //! working-directory init container; GitLab Runner's and Woodpecker's scenarios.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_macros
+)]
+
 mod common;
 
 use common::{container, effective, policy, render};
@@ -69,7 +76,10 @@ fn gitlab_allowed_users_scenarios(
 
 #[test]
 fn s3_warning_names_container_field_value_and_list() {
-    let r = render(&policy(S3), &gitlab_pod(json!({"runAsUser": 1001, "runAsGroup": 1001})));
+    let r = render(
+        &policy(S3),
+        &gitlab_pod(json!({"runAsUser": 1001, "runAsGroup": 1001})),
+    );
     assert_eq!(r.warnings.len(), 1);
     let w = &r.warnings[0].message;
     assert_eq!(
@@ -86,13 +96,24 @@ fn s6_no_container_runs_as_root() {
         assert_ne!(effective(&r, name, "runAsUser"), Some(&json!(0)), "{name}");
     }
     let msgs: Vec<_> = r.warnings.iter().map(|w| w.message.as_str()).collect();
-    assert!(msgs[0].starts_with("container \"build\": runAsUser 0 is not allowed by allowedUsers"), "{msgs:?}");
-    assert!(msgs[1].starts_with("container \"build\": runAsGroup 0 is not allowed by allowedGroups (not set: any non-root ID)"), "{msgs:?}");
+    assert!(
+        msgs[0].starts_with("container \"build\": runAsUser 0 is not allowed by allowedUsers"),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs[1].starts_with(
+            "container \"build\": runAsGroup 0 is not allowed by allowedGroups (not set: any non-root ID)"
+        ),
+        "{msgs:?}"
+    );
 }
 
 #[test]
 fn deny_message_is_clear() {
-    let d = render(&policy(&format!("{S3}  onViolation: deny\n")), &gitlab_pod(json!({"runAsUser": 1001})));
+    let d = render(
+        &policy(&format!("{S3}  onViolation: deny\n")),
+        &gitlab_pod(json!({"runAsUser": 1001})),
+    );
     assert_eq!(
         d.denial.unwrap().message(),
         "violates ciguard policy: container \"build\": runAsUser 1001 is not allowed by allowedUsers [\"1000\", \"65534\"]"
@@ -120,7 +141,10 @@ const STEP: &str = "wp-01j9xq0r5m7a8b6c4d2e0f1g3h-0";
 
 #[test]
 fn woodpecker_step_asking_a_user_runs_as_it() {
-    let r = render(&policy(WOODPECKER), &woodpecker_step(json!({"runAsUser": 2000}), json!({})));
+    let r = render(
+        &policy(WOODPECKER),
+        &woodpecker_step(json!({"runAsUser": 2000}), json!({})),
+    );
     assert_eq!(effective(&r, STEP, "runAsUser"), Some(&json!(2000)));
     assert!(r.denial.is_none(), "{:?}", r.denial.map(|d| d.message()));
 }
@@ -186,7 +210,10 @@ fn capabilities(#[case] spec: &str, #[case] caps: Value, #[case] expected: Value
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
         "spec": {"containers": [{"name": "build", "image": "x", "securityContext": {"capabilities": caps}}]}});
     let r = render(&policy(&format!("  {spec}\n")), &pod);
-    assert_eq!(container(&r, "build")["securityContext"]["capabilities"], expected);
+    assert_eq!(
+        container(&r, "build")["securityContext"]["capabilities"],
+        expected
+    );
 }
 
 // Validity: a lower layer's value yields where a higher one makes the pair invalid.
@@ -220,7 +247,10 @@ fn helper_without_any_default_is_warned() {
     let mut pod = gitlab_pod(json!({}));
     pod["spec"]["securityContext"] = json!({"runAsUser": 4242});
     let r = render(&p, &pod);
-    assert!(r.warnings.iter().any(|w| w.message.starts_with("container \"helper\": inherits the job's pod-level runAsUser 4242")));
+    assert!(r.warnings.iter().any(|w| {
+        w.message
+            .starts_with("container \"helper\": inherits the job's pod-level runAsUser 4242")
+    }));
 }
 
 #[test]
@@ -229,15 +259,23 @@ fn services_inherit_the_job_user_unless_the_role_sets_one() {
     pod["spec"]["securityContext"] = json!({"runAsUser": 4242});
     let r = render(&policy("  preset: gitlab-runner\n"), &pod);
     assert_eq!(effective(&r, "svc-0", "runAsUser"), Some(&json!(4242)));
-    let r = render(&policy("  preset: gitlab-runner\n  service: {default: {runAsUser: 999}}\n"), &pod);
+    let r = render(
+        &policy("  preset: gitlab-runner\n  service: {default: {runAsUser: 999}}\n"),
+        &pod,
+    );
     assert_eq!(effective(&r, "svc-0", "runAsUser"), Some(&json!(999)));
 }
 
 #[test]
 fn roles_matchers_come_before_the_preset() {
-    let p = policy("  preset: gitlab-runner\n  roles:\n    - {role: helper, containerNames: [\"svc-*\"]}\n  helper: {enforced: {readOnlyRootFilesystem: true}}\n");
+    let p = policy(
+        "  preset: gitlab-runner\n  roles:\n    - {role: helper, containerNames: [\"svc-*\"]}\n  helper: {enforced: {readOnlyRootFilesystem: true}}\n",
+    );
     let r = render(&p, &gitlab_pod(json!({})));
-    assert_eq!(effective(&r, "svc-0", "readOnlyRootFilesystem"), Some(&json!(true)));
+    assert_eq!(
+        effective(&r, "svc-0", "readOnlyRootFilesystem"),
+        Some(&json!(true))
+    );
     assert_eq!(effective(&r, "build", "readOnlyRootFilesystem"), None);
 }
 
@@ -247,20 +285,35 @@ fn allowlists_apply_to_pod_level_groups() {
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
         "spec": {"securityContext": {"fsGroup": 5, "supplementalGroups": [1500, 7, 1600]}, "containers": [{"name": "c"}]}});
     let r = render(&p, &pod);
-    assert_eq!(r.object["spec"]["securityContext"], json!({"fsGroup": 1000, "supplementalGroups": [1500, 1600]}));
+    assert_eq!(
+        r.object["spec"]["securityContext"],
+        json!({"fsGroup": 1000, "supplementalGroups": [1500, 1600]})
+    );
     assert_eq!(r.warnings.len(), 2);
 }
 
 // The working-directory init container.
 #[test]
 fn workdir_init_container_for_nested_working_dir() {
-    let r = render(&policy("  preset: woodpecker\n"), &common::example("examples/woodpecker/step-pod.yaml"));
+    let r = render(
+        &policy("  preset: woodpecker\n"),
+        &common::example("examples/woodpecker/step-pod.yaml"),
+    );
     let init = container(&r, "ciguard-workdir");
-    assert_eq!(init["command"], json!(["mkdir", "-p", "/woodpecker/src/codeberg.org/acme/app"]));
+    assert_eq!(
+        init["command"],
+        json!(["mkdir", "-p", "/woodpecker/src/codeberg.org/acme/app"])
+    );
     assert_eq!(init["securityContext"]["runAsUser"], 2000);
     assert_eq!(init["securityContext"]["runAsGroup"], 2000);
-    assert_eq!(init["volumeMounts"], json!([{"name": "wp-01j9xq0r5m7a8b6c4d2e0f1g3h-0-default", "mountPath": "/woodpecker"}]));
-    assert_eq!(init["resources"]["limits"], json!({"cpu": "5m", "memory": "12Mi"}));
+    assert_eq!(
+        init["volumeMounts"],
+        json!([{"name": "wp-01j9xq0r5m7a8b6c4d2e0f1g3h-0-default", "mountPath": "/woodpecker"}])
+    );
+    assert_eq!(
+        init["resources"]["limits"],
+        json!({"cpu": "5m", "memory": "12Mi"})
+    );
     assert_eq!(init["image"], "busybox:stable-musl");
     // Never added twice.
     let again = render(&policy("  preset: woodpecker\n"), &r.object);
@@ -277,8 +330,15 @@ fn no_workdir_init_container(#[case] ctx: Value, #[case] dir: &str) {
     let mut pod = common::example("examples/woodpecker/step-pod.yaml");
     pod["spec"]["securityContext"] = ctx;
     pod["spec"]["containers"][0]["workingDir"] = json!(dir);
-    let r = render(&policy("  preset: woodpecker\n  allowedUsers: [\"0\", \"*\"]\n"), &pod);
-    assert!(r.object["spec"].get("initContainers").is_none(), "{}", r.object["spec"]);
+    let r = render(
+        &policy("  preset: woodpecker\n  allowedUsers: [\"0\", \"*\"]\n"),
+        &pod,
+    );
+    assert!(
+        r.object["spec"].get("initContainers").is_none(),
+        "{}",
+        r.object["spec"]
+    );
 }
 
 #[test]
@@ -286,14 +346,21 @@ fn workdir_init_can_be_disabled_and_uses_the_policy_image() {
     let pod = common::example("examples/woodpecker/step-pod.yaml");
     let r = render(&policy("  workdirInit: {enabled: false}\n"), &pod);
     assert!(r.object["spec"].get("initContainers").is_none());
-    let r = render(&policy("  workdirInit: {image: registry.local/busybox:1}\n"), &pod);
-    assert_eq!(container(&r, "ciguard-workdir")["image"], "registry.local/busybox:1");
+    let r = render(
+        &policy("  workdirInit: {image: registry.local/busybox:1}\n"),
+        &pod,
+    );
+    assert_eq!(
+        container(&r, "ciguard-workdir")["image"],
+        "registry.local/busybox:1"
+    );
 }
 
 #[test]
 fn a_job_cannot_smuggle_its_own_workdir_container() {
     let mut pod = common::example("examples/woodpecker/step-pod.yaml");
-    pod["spec"]["initContainers"] = json!([{"name": "ciguard-workdir", "image": "evil", "securityContext": {"privileged": true}}]);
+    pod["spec"]["initContainers"] =
+        json!([{"name": "ciguard-workdir", "image": "evil", "securityContext": {"privileged": true}}]);
     let r = render(&policy("  preset: woodpecker\n"), &pod);
     assert_eq!(container(&r, "ciguard-workdir")["image"], "busybox:stable-musl");
     assert_eq!(r.object["spec"]["initContainers"].as_array().unwrap().len(), 1);
@@ -306,20 +373,32 @@ fn untouched_fields_and_key_order_are_kept() {
     let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
     assert_eq!(keys(&r.object["spec"])[..5], keys(&pod["spec"])[..5]);
     assert_eq!(r.object["metadata"], pod["metadata"]);
-    assert_eq!(r.object["spec"]["containers"][2]["env"], pod["spec"]["containers"][2]["env"]);
+    assert_eq!(
+        r.object["spec"]["containers"][2]["env"],
+        pod["spec"]["containers"][2]["env"]
+    );
 }
 
 #[test]
 fn every_workload_kind_is_rendered() {
-    let template = json!({"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "x"}]}});
+    let template =
+        json!({"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "x"}]}});
     let cases = [
         ("apps/v1", "Deployment", json!({"spec": {"template": template}})),
         ("apps/v1", "StatefulSet", json!({"spec": {"template": template}})),
         ("apps/v1", "DaemonSet", json!({"spec": {"template": template}})),
         ("apps/v1", "ReplicaSet", json!({"spec": {"template": template}})),
         ("batch/v1", "Job", json!({"spec": {"template": template}})),
-        ("v1", "ReplicationController", json!({"spec": {"template": template}})),
-        ("batch/v1", "CronJob", json!({"spec": {"jobTemplate": {"spec": {"template": template}}}})),
+        (
+            "v1",
+            "ReplicationController",
+            json!({"spec": {"template": template}}),
+        ),
+        (
+            "batch/v1",
+            "CronJob",
+            json!({"spec": {"jobTemplate": {"spec": {"template": template}}}}),
+        ),
         ("v1", "PodTemplate", json!({"template": template})),
     ];
     for (api, kind, mut obj) in cases {
@@ -329,7 +408,10 @@ fn every_workload_kind_is_rendered() {
         let kind_ = ciguard::workload::WorkloadKind::of(&obj).unwrap();
         let spec = r.object.pointer(kind_.spec_pointer()).unwrap();
         assert_eq!(spec["securityContext"]["runAsNonRoot"], true, "{kind}");
-        assert_eq!(spec["containers"][0]["securityContext"]["allowPrivilegeEscalation"], false, "{kind}");
+        assert_eq!(
+            spec["containers"][0]["securityContext"]["allowPrivilegeEscalation"], false,
+            "{kind}"
+        );
         assert!(r.denial.is_none(), "{kind}: {:?}", r.denial.map(|d| d.message()));
     }
 }
@@ -353,10 +435,15 @@ fn malformed_pods_are_errors(#[case] pod: Value, #[case] message: &str) {
 
 #[test]
 fn patch_applied_to_input_gives_output() {
-    for path in ["examples/gitlab-runner/build-pod.yaml", "examples/woodpecker/step-pod.yaml", "examples/tekton/taskrun-pod.yaml"] {
+    for path in [
+        "examples/gitlab-runner/build-pod.yaml",
+        "examples/woodpecker/step-pod.yaml",
+        "examples/tekton/taskrun-pod.yaml",
+    ] {
         let pod = common::example(path);
         let r = render(&ciguard::ValidPolicy::builtin(), &pod);
-        let patch: json_patch::Patch = serde_json::from_value(serde_json::to_value(&r.patch).unwrap()).unwrap();
+        let patch: json_patch::Patch =
+            serde_json::from_value(serde_json::to_value(&r.patch).unwrap()).unwrap();
         let mut doc = pod.clone();
         json_patch::patch(&mut doc, &patch).unwrap();
         assert_eq!(doc, r.object, "{path}");

@@ -57,7 +57,9 @@ pub fn load_policy(path: Option<&str>) -> anyhow::Result<ciguard::ValidPolicy> {
     }
 }
 
-/// Prints a usage, input or policy error as `error: …` on stderr.
+/// Prints a usage, input or policy error on stderr, `error: ` before each line.
 pub fn report_error(e: &anyhow::Error) {
-    eprintln!("error: {e:#}");
+    for line in format!("{e:#}").lines() {
+        eprintln!("error: {line}");
+    }
 }

@@ -58,8 +58,8 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         }
         if args.explain && r.kind.is_some() {
             writeln!(stderr, "explain: {}", label(doc))?;
-            for p in &r.provenance {
-                writeln!(stderr, "  {} = {}  <- {}", p.field, p.value, p.origin)?;
+            for line in r.explain().lines() {
+                writeln!(stderr, "  {line}")?;
             }
         }
         match &r.denial {

@@ -8,7 +8,7 @@
 use serde_json::{Map, Value};
 
 use super::layer::{Layer, Origin, Scope};
-use crate::policy::{Role, ValidPolicy};
+use crate::policy::{Contexts, Role, ValidPolicy};
 
 /// The pod-level fields ciguard merges, in Kubernetes' order.
 pub(crate) const POD_FIELDS: &[&str] = &[
@@ -46,7 +46,13 @@ pub(crate) const CONTAINER_FIELDS: &[&str] = &[
 pub(crate) fn is_shared(field: &str) -> bool {
     matches!(
         field,
-        "runAsUser" | "runAsGroup" | "runAsNonRoot" | "seLinuxOptions" | "seccompProfile" | "appArmorProfile" | "windowsOptions"
+        "runAsUser"
+            | "runAsGroup"
+            | "runAsNonRoot"
+            | "seLinuxOptions"
+            | "seccompProfile"
+            | "appArmorProfile"
+            | "windowsOptions"
     )
 }
 
@@ -77,7 +83,10 @@ impl Candidates {
         if let Some(v) = value
             && !v.is_null()
         {
-            self.0.push(Candidate { origin, value: v.clone() });
+            self.0.push(Candidate {
+                origin,
+                value: v.clone(),
+            });
             self.0.sort_by_key(|c| c.origin.rank());
         }
     }
@@ -87,9 +96,9 @@ impl Candidates {
         self.0.last()
     }
 
-    /// The winner if the top candidate were gone.
-    pub fn fallback(&self) -> Option<&Candidate> {
-        self.0.len().checked_sub(2).map(|i| &self.0[i])
+    /// What the policy alone would give: the highest candidate that is not the job's.
+    pub fn policy_value(&self) -> Option<&Candidate> {
+        self.0.iter().rev().find(|c| !c.is_job())
     }
 
     /// Removes the top candidate.
@@ -103,9 +112,15 @@ impl Candidates {
 pub(crate) fn container_layers(policy: &ValidPolicy, role: Role) -> [(Origin, &Map<String, Value>); 4] {
     let r = policy.role(role);
     [
-        (Origin::new(Layer::Default, Scope::Containers), &policy.containers.default),
+        (
+            Origin::new(Layer::Default, Scope::Containers),
+            &policy.containers.default,
+        ),
         (Origin::new(Layer::RoleDefault, Scope::Role(role)), &r.default),
-        (Origin::new(Layer::Enforced, Scope::Containers), &policy.containers.enforced),
+        (
+            Origin::new(Layer::Enforced, Scope::Containers),
+            &policy.containers.enforced,
+        ),
         (Origin::new(Layer::RoleEnforced, Scope::Role(role)), &r.enforced),
     ]
 }
@@ -113,9 +128,15 @@ pub(crate) fn container_layers(policy: &ValidPolicy, role: Role) -> [(Origin, &M
 /// Candidates for a pod-level field.
 pub(crate) fn pod_candidates(policy: &ValidPolicy, job_pod: &Map<String, Value>, field: &str) -> Candidates {
     let mut c = Candidates::default();
-    c.push(Origin::new(Layer::Default, Scope::Pod), policy.pod.default.get(field));
+    c.push(
+        Origin::new(Layer::Default, Scope::Pod),
+        policy.pod.default.get(field),
+    );
     c.push(Origin::new(Layer::Job, Scope::Pod), job_pod.get(field));
-    c.push(Origin::new(Layer::Enforced, Scope::Pod), policy.pod.enforced.get(field));
+    c.push(
+        Origin::new(Layer::Enforced, Scope::Pod),
+        policy.pod.enforced.get(field),
+    );
     c
 }
 
@@ -131,13 +152,30 @@ pub(crate) fn container_candidates(
     for (origin, ctx) in container_layers(policy, role) {
         c.push(origin, ctx.get(field));
     }
-    c.push(Origin::new(Layer::Job, Scope::Containers), job_container.get(field));
+    c.push(
+        Origin::new(Layer::Job, Scope::Containers),
+        job_container.get(field),
+    );
     if is_shared(field) {
-        c.push(Origin::new(Layer::Default, Scope::Pod), policy.pod.default.get(field));
-        if !(role == Role::Helper && is_job_identity(field)) {
+        c.push(
+            Origin::new(Layer::Default, Scope::Pod),
+            policy.pod.default.get(field),
+        );
+        // The helper never inherits the job's user/group; a service does unless its role sets one.
+        let role_sets = |ctx: &Contexts| ctx.default.contains_key(field) || ctx.enforced.contains_key(field);
+        let inherits = !is_job_identity(field)
+            || match role {
+                Role::Helper => false,
+                Role::Service => !role_sets(policy.role(role)),
+                _ => true,
+            };
+        if inherits {
             c.push(Origin::new(Layer::Job, Scope::Pod), job_pod.get(field));
         }
-        c.push(Origin::new(Layer::Enforced, Scope::Pod), policy.pod.enforced.get(field));
+        c.push(
+            Origin::new(Layer::Enforced, Scope::Pod),
+            policy.pod.enforced.get(field),
+        );
     }
     c
 }
@@ -178,12 +216,19 @@ pub(crate) fn drop_union(
 }
 
 /// Candidates for `capabilities.add`.
-pub(crate) fn add_candidates(policy: &ValidPolicy, role: Role, job_container: &Map<String, Value>) -> Candidates {
+pub(crate) fn add_candidates(
+    policy: &ValidPolicy,
+    role: Role,
+    job_container: &Map<String, Value>,
+) -> Candidates {
     let add = |ctx: &Map<String, Value>| ctx.get("capabilities").and_then(|c| c.get("add")).cloned();
     let mut c = Candidates::default();
     for (origin, ctx) in container_layers(policy, role) {
         c.push(origin, add(ctx).as_ref());
     }
-    c.push(Origin::new(Layer::Job, Scope::Containers), add(job_container).as_ref());
+    c.push(
+        Origin::new(Layer::Job, Scope::Containers),
+        add(job_container).as_ref(),
+    );
     c
 }

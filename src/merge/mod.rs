@@ -66,8 +66,11 @@ pub enum WarningCode {
 
 impl WarningCode {
     /// Every code.
-    pub const ALL: [WarningCode; 3] =
-        [WarningCode::DisallowedId, WarningCode::ConflictsWithPolicy, WarningCode::HelperInheritsJobId];
+    pub const ALL: [WarningCode; 3] = [
+        WarningCode::DisallowedId,
+        WarningCode::ConflictsWithPolicy,
+        WarningCode::HelperInheritsJobId,
+    ];
 
     /// The code as text.
     pub fn as_str(self) -> &'static str {
@@ -81,7 +84,9 @@ impl WarningCode {
     /// What the code means.
     pub fn description(self) -> &'static str {
         match self {
-            WarningCode::DisallowedId => "a user or group ID the job asked for is not allowed; the request was dropped",
+            WarningCode::DisallowedId => {
+                "a user or group ID the job asked for is not allowed; the request was dropped"
+            }
             WarningCode::ConflictsWithPolicy => {
                 "a job request cannot stand with a value the policy sets; the request was dropped"
             }
@@ -144,6 +149,16 @@ pub struct Rendered {
 }
 
 impl Rendered {
+    /// The provenance as text, one line per resulting field:
+    /// `spec.containers[build].securityContext.runAsUser = 1000  <- build.enforced`.
+    pub fn explain(&self) -> String {
+        let mut out = String::new();
+        for p in &self.provenance {
+            out.push_str(&format!("{} = {}  <- {}\n", p.field, p.value, p.origin));
+        }
+        out
+    }
+
     fn untouched(object: &Value) -> Self {
         Rendered {
             object: object.clone(),
@@ -169,10 +184,20 @@ struct Container {
 
 /// Applies a policy to an object. Objects that carry no pod are returned untouched.
 pub fn render(policy: &ValidPolicy, object: &Value) -> Result<Rendered, RenderError> {
-    let Some(kind) = WorkloadKind::of(object) else { return Ok(Rendered::untouched(object)) };
+    let Some(kind) = WorkloadKind::of(object) else {
+        return Ok(Rendered::untouched(object));
+    };
     let err = |pointer: String, message: &str| RenderError {
-        kind: object.get("kind").and_then(Value::as_str).unwrap_or_default().to_string(),
-        name: object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string(),
+        kind: object
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        name: object
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
         pointer,
         message: message.to_string(),
     };
@@ -184,7 +209,11 @@ pub fn render(policy: &ValidPolicy, object: &Value) -> Result<Rendered, RenderEr
     let labels: BTreeMap<String, String> = object
         .pointer(&format!("{}/labels", kind.metadata_pointer()))
         .and_then(Value::as_object)
-        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
         .unwrap_or_default();
     let job_pod = context_of(spec.get("securityContext"))
         .ok_or_else(|| err(format!("{spec_ptr}/securityContext"), "expected an object"))?;
@@ -193,12 +222,23 @@ pub fn render(policy: &ValidPolicy, object: &Value) -> Result<Rendered, RenderEr
         let items = match spec.get(list.key()) {
             None | Some(Value::Null) => continue,
             Some(Value::Array(items)) => items,
-            Some(_) => return Err(err(format!("{spec_ptr}/{}", list.key()), "expected a list of containers")),
+            Some(_) => {
+                return Err(err(
+                    format!("{spec_ptr}/{}", list.key()),
+                    "expected a list of containers",
+                ));
+            }
         };
         for (index, item) in items.iter().enumerate() {
             let at = format!("{spec_ptr}/{}/{index}", list.key());
-            let c = item.as_object().ok_or_else(|| err(at.clone(), "expected a container, an object"))?;
-            let name = c.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+            let c = item
+                .as_object()
+                .ok_or_else(|| err(at.clone(), "expected a container, an object"))?;
+            let name = c
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             if list == List::InitContainers && name.starts_with(WORKDIR_INIT_PREFIX) {
                 continue;
             }
@@ -212,12 +252,23 @@ pub fn render(policy: &ValidPolicy, object: &Value) -> Result<Rendered, RenderEr
                 List::InitContainers => ContainerKind::Init,
             };
             let role = policy.role_of(&labels, &name, ckind);
-            containers.push(Container { list, index, name, role, job });
+            containers.push(Container {
+                list,
+                index,
+                name,
+                role,
+                job,
+            });
         }
     }
 
     let mut out = object.clone();
-    let mut engine = Engine { policy, warnings: Vec::new(), denied: Vec::new(), w: Writer::new(&mut out, spec_ptr) };
+    let mut engine = Engine {
+        policy,
+        warnings: Vec::new(),
+        denied: Vec::new(),
+        w: Writer::new(&mut out, spec_ptr),
+    };
     let (pod_allowed, pod_effective) = engine.pod(&job_pod);
     for c in &containers {
         engine.container(c, &pod_allowed, &pod_effective);
@@ -225,7 +276,9 @@ pub fn render(policy: &ValidPolicy, object: &Value) -> Result<Rendered, RenderEr
     if policy.workdir_init.enabled {
         engine.workdir();
     }
-    let Engine { warnings, denied, w, .. } = engine;
+    let Engine {
+        warnings, denied, w, ..
+    } = engine;
     let (provenance, changes, patch) = w.finish();
 
     let pss = if policy.pss.level == Level::Privileged {
@@ -236,8 +289,19 @@ pub fn render(policy: &ValidPolicy, object: &Value) -> Result<Rendered, RenderEr
             .ok_or_else(|| err(spec_ptr.into(), "not a pod carrier"))?;
         Some(pss::evaluate(&pod.metadata, &pod.spec, policy.pss)).filter(|e| !e.allowed())
     };
-    let denial = (!denied.is_empty() || pss.is_some()).then_some(Denial { requests: denied, pss });
-    Ok(Rendered { object: out, kind: Some(kind), warnings, provenance, changes, patch, denial })
+    let denial = (!denied.is_empty() || pss.is_some()).then_some(Denial {
+        requests: denied,
+        pss,
+    });
+    Ok(Rendered {
+        object: out,
+        kind: Some(kind),
+        warnings,
+        provenance,
+        changes,
+        patch,
+        denial,
+    })
 }
 
 /// A security context as a map; `None` when it is not an object.
@@ -260,29 +324,42 @@ impl Engine<'_, '_> {
     /// Reports a job request the policy does not allow.
     fn disallowed(&mut self, code: WarningCode, message: String) {
         match self.policy.spec().on_violation {
-            OnViolation::Warn => self.warnings.push(Warning { code, message: format!("{message}; the request was dropped") }),
+            OnViolation::Warn => self.warnings.push(Warning {
+                code,
+                message: format!("{message}; the request was dropped"),
+            }),
             OnViolation::Deny => self.denied.push(message),
         }
     }
 
     /// Applies the allowlists to the job's request for `field` at `scope`, when it would win.
     fn check_request(&mut self, c: &mut Candidates, who: &str, field: &str, scope: Scope) {
-        let Some((name, list)) = validity::list_for(self.policy, field) else { return };
+        let Some((name, list)) = validity::list_for(self.policy, field) else {
+            return;
+        };
         let Some(top) = c.winner() else { return };
-        if top.origin != Origin::new(Layer::Job, scope) || c.fallback().is_some_and(|f| f.value == top.value) {
+        // A request for what the policy would give anyway is no request (this keeps a
+        // re-render of a rendered pod quiet and unchanged).
+        if top.origin != Origin::new(Layer::Job, scope)
+            || c.policy_value().is_some_and(|f| f.value == top.value)
+        {
             return;
         }
         let ids: Vec<Value> = match &top.value {
             Value::Array(ids) => ids.clone(),
             single => vec![single.clone()],
         };
-        let (ok, bad): (Vec<Value>, Vec<Value>) = ids.into_iter().partition(|id| validity::id_allowed(list, id));
+        let (ok, bad): (Vec<Value>, Vec<Value>) =
+            ids.into_iter().partition(|id| validity::id_allowed(list, id));
         if bad.is_empty() {
             return;
         }
         let listed = validity::describe(name, list);
         for id in &bad {
-            self.disallowed(WarningCode::DisallowedId, format!("{who}: {field} {id} is not allowed by {listed}"));
+            self.disallowed(
+                WarningCode::DisallowedId,
+                format!("{who}: {field} {id} is not allowed by {listed}"),
+            );
         }
         match c.0.last_mut() {
             Some(top) if top.value.is_array() && !ok.is_empty() => top.value = Value::Array(ok),
@@ -311,14 +388,23 @@ impl Engine<'_, '_> {
             if let Some(w) = &winner {
                 effective.insert(field.into(), w.value.clone());
             }
-            let fref = FieldRef { container: None, field: field.into() };
-            self.w.put(fref, Target::Pod, &[field], winner.map(|w| (w.value, w.origin)));
+            let fref = FieldRef {
+                container: None,
+                field: field.into(),
+            };
+            self.w
+                .put(fref, Target::Pod, &[field], winner.map(|w| (w.value, w.origin)));
         }
         (allowed, effective)
     }
 
     /// Resolves one container's context.
-    fn container(&mut self, c: &Container, pod_allowed: &Map<String, Value>, pod_effective: &Map<String, Value>) {
+    fn container(
+        &mut self,
+        c: &Container,
+        pod_allowed: &Map<String, Value>,
+        pod_effective: &Map<String, Value>,
+    ) {
         let who = format!("container \"{}\"", c.name);
         let mut cands: BTreeMap<&'static str, Candidates> = BTreeMap::new();
         for &field in CONTAINER_FIELDS {
@@ -326,15 +412,28 @@ impl Engine<'_, '_> {
             self.check_request(&mut cs, &who, field, Scope::Containers);
             cands.insert(field, cs);
         }
-        cands.insert("capabilities.add", fields::add_candidates(self.policy, c.role, &c.job));
+        cands.insert(
+            "capabilities.add",
+            fields::add_candidates(self.policy, c.role, &c.job),
+        );
         for rule in validity::conflicts() {
-            let (Some(mut a), Some(mut b)) = (cands.remove(rule.a), cands.remove(rule.b)) else { continue };
+            let (Some(mut a), Some(mut b)) = (cands.remove(rule.a), cands.remove(rule.b)) else {
+                continue;
+            };
             loop {
                 match validity::step(&rule, &mut a, &mut b) {
                     Yield::Settled | Yield::JobVersusJob => break,
                     Yield::AdminYielded => {}
-                    Yield::JobRequest { loser_is_a, value, against_origin } => {
-                        let (field, against) = if loser_is_a { (rule.a, rule.b) } else { (rule.b, rule.a) };
+                    Yield::JobRequest {
+                        loser_is_a,
+                        value,
+                        against_origin,
+                    } => {
+                        let (field, against) = if loser_is_a {
+                            (rule.a, rule.b)
+                        } else {
+                            (rule.b, rule.a)
+                        };
                         let denied_before = self.denied.len();
                         self.disallowed(
                             WarningCode::ConflictsWithPolicy,
@@ -352,12 +451,18 @@ impl Engine<'_, '_> {
         }
 
         let target = Target::Container(c.list, c.index);
-        let fref = |field: &str| FieldRef { container: Some((c.list, c.name.clone())), field: field.into() };
+        let fref = |field: &str| FieldRef {
+            container: Some((c.list, c.name.clone())),
+            field: field.into(),
+        };
         for &field in CONTAINER_FIELDS {
             let current = c.job.get(field);
             let desired = match cands.get(field).and_then(Candidates::winner) {
                 None => {
-                    if c.role == Role::Helper && fields::is_job_identity(field) && pod_effective.contains_key(field) {
+                    if c.role == Role::Helper
+                        && fields::is_job_identity(field)
+                        && pod_effective.contains_key(field)
+                    {
                         self.warnings.push(Warning {
                             code: WarningCode::HelperInheritsJobId,
                             message: format!(
@@ -370,7 +475,15 @@ impl Engine<'_, '_> {
                 }
                 // Inherited from the pod: no container-level value needed, unless the pod
                 // ends up with another value.
-                Some(w) if matches!(w.origin, Origin::Layer { scope: Scope::Pod, .. }) => {
+                Some(w)
+                    if matches!(
+                        w.origin,
+                        Origin::Layer {
+                            scope: Scope::Pod,
+                            ..
+                        }
+                    ) =>
+                {
                     if pod_effective.get(field) == Some(&w.value) && current != Some(&w.value) {
                         None
                     } else {
@@ -382,9 +495,14 @@ impl Engine<'_, '_> {
             self.w.put(fref(field), target, &[field], desired);
         }
         let drop = fields::drop_union(self.policy, c.role, &c.job).map(|(list, o)| (Value::Array(list), o));
-        self.w.put(fref("capabilities.drop"), target, &["capabilities", "drop"], drop);
-        let add = cands.get("capabilities.add").and_then(Candidates::winner).map(|w| (w.value.clone(), w.origin));
-        self.w.put(fref("capabilities.add"), target, &["capabilities", "add"], add);
+        self.w
+            .put(fref("capabilities.drop"), target, &["capabilities", "drop"], drop);
+        let add = cands
+            .get("capabilities.add")
+            .and_then(Candidates::winner)
+            .map(|w| (w.value.clone(), w.origin));
+        self.w
+            .put(fref("capabilities.add"), target, &["capabilities", "add"], add);
     }
 
     /// Adds (or regenerates) the working-directory init containers.

@@ -10,10 +10,15 @@ use super::{
 use crate::policy::{IdSet, ValidPolicy, allowlist};
 
 /// Which allowlist a field is checked against.
-pub(crate) fn list_for<'p>(policy: &'p ValidPolicy, field: &str) -> Option<(&'static str, Option<&'p IdSet>)> {
+pub(crate) fn list_for<'p>(
+    policy: &'p ValidPolicy,
+    field: &str,
+) -> Option<(&'static str, Option<&'p IdSet>)> {
     match field {
         "runAsUser" => Some(("allowedUsers", policy.allowed_users.as_ref())),
-        "runAsGroup" | "fsGroup" | "supplementalGroups" => Some(("allowedGroups", policy.allowed_groups.as_ref())),
+        "runAsGroup" | "fsGroup" | "supplementalGroups" => {
+            Some(("allowedGroups", policy.allowed_groups.as_ref()))
+        }
         _ => None,
     }
 }
@@ -64,7 +69,10 @@ fn is_root(v: &Value) -> bool {
 }
 
 fn adds_sys_admin(v: &Value) -> bool {
-    v.as_array().is_some_and(|caps| caps.iter().any(|c| matches!(c.as_str(), Some("SYS_ADMIN" | "CAP_SYS_ADMIN"))))
+    v.as_array().is_some_and(|caps| {
+        caps.iter()
+            .any(|c| matches!(c.as_str(), Some("SYS_ADMIN" | "CAP_SYS_ADMIN")))
+    })
 }
 
 /// The API server rejects `allowPrivilegeEscalation: false` with `privileged: true` or
@@ -120,7 +128,9 @@ pub(crate) enum Yield {
 
 /// Applies one step of a conflict rule to a container's candidates.
 pub(crate) fn step(rule: &Conflict, a: &mut Candidates, b: &mut Candidates) -> Yield {
-    let (Some(wa), Some(wb)) = (a.winner(), b.winner()) else { return Yield::Settled };
+    let (Some(wa), Some(wb)) = (a.winner(), b.winner()) else {
+        return Yield::Settled;
+    };
     if !((rule.a_bad)(&wa.value) && (rule.b_bad)(&wb.value)) {
         return Yield::Settled;
     }
@@ -129,9 +139,17 @@ pub(crate) fn step(rule: &Conflict, a: &mut Candidates, b: &mut Candidates) -> Y
     }
     // The lower value yields; at equal rank (the same section) the second field yields.
     let loser_is_a = wa.origin.rank() < wb.origin.rank();
-    let (loser, against_origin) = if loser_is_a { (wa, wb.origin) } else { (wb, wa.origin) };
+    let (loser, against_origin) = if loser_is_a {
+        (wa, wb.origin)
+    } else {
+        (wb, wa.origin)
+    };
     if loser.is_job() {
-        return Yield::JobRequest { loser_is_a, value: loser.value.clone(), against_origin };
+        return Yield::JobRequest {
+            loser_is_a,
+            value: loser.value.clone(),
+            against_origin,
+        };
     }
     yield_top(rule, a, b, loser_is_a, against_origin);
     Yield::AdminYielded
@@ -139,7 +157,13 @@ pub(crate) fn step(rule: &Conflict, a: &mut Candidates, b: &mut Candidates) -> Y
 
 /// Removes the losing side's top candidate. When `b` yields and nothing of its own is
 /// left, it takes its neutral value so that the pod-level value is not inherited.
-pub(crate) fn yield_top(rule: &Conflict, a: &mut Candidates, b: &mut Candidates, loser_is_a: bool, against: Origin) {
+pub(crate) fn yield_top(
+    rule: &Conflict,
+    a: &mut Candidates,
+    b: &mut Candidates,
+    loser_is_a: bool,
+    against: Origin,
+) {
     if loser_is_a {
         a.drop_winner();
         return;
@@ -149,7 +173,10 @@ pub(crate) fn yield_top(rule: &Conflict, a: &mut Candidates, b: &mut Candidates,
         && b.winner().is_none_or(|w| (rule.b_bad)(&w.value))
     {
         b.0.retain(|c| !(rule.b_bad)(&c.value));
-        b.0.push(Candidate { origin: against, value: neutral.clone() });
+        b.0.push(Candidate {
+            origin: against,
+            value: neutral.clone(),
+        });
         b.0.sort_by_key(|c| c.origin.rank());
     }
 }

@@ -28,7 +28,10 @@ struct Group {
 /// Whether `dir` lies strictly inside `mount` (both absolute paths).
 fn strictly_inside(dir: &str, mount: &str) -> bool {
     let (dir, mount) = (dir.trim_end_matches('/'), mount.trim_end_matches('/'));
-    !dir.is_empty() && dir != mount && dir.starts_with(mount) && dir.as_bytes().get(mount.len()) == Some(&b'/')
+    !dir.is_empty()
+        && dir != mount
+        && dir.starts_with(mount)
+        && dir.as_bytes().get(mount.len()) == Some(&b'/')
 }
 
 fn id(ctx: Option<&Value>, key: &str) -> Option<i64> {
@@ -42,14 +45,26 @@ pub(crate) fn plan(policy: &ValidPolicy, spec: &Value) -> Vec<(usize, Value)> {
     let list = |key: &str| spec.get(key).and_then(Value::as_array).unwrap_or(&empty);
     let inits: Vec<&Value> = list("initContainers")
         .iter()
-        .filter(|c| !c.get("name").and_then(Value::as_str).is_some_and(|n| n.starts_with(WORKDIR_INIT_PREFIX)))
+        .filter(|c| {
+            !c.get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| n.starts_with(WORKDIR_INIT_PREFIX))
+        })
         .collect();
-    let containers = inits.iter().copied().enumerate().chain(list("containers").iter().map(|c| (inits.len(), c)));
+    let containers = inits
+        .iter()
+        .copied()
+        .enumerate()
+        .chain(list("containers").iter().map(|c| (inits.len(), c)));
     let mut groups: Vec<Group> = Vec::new();
     for (position, c) in containers {
         let ctx = c.get("securityContext");
-        let Some(uid) = id(ctx, "runAsUser").or_else(|| id(pod_ctx, "runAsUser")) else { continue };
-        let Some(dir) = c.get("workingDir").and_then(Value::as_str) else { continue };
+        let Some(uid) = id(ctx, "runAsUser").or_else(|| id(pod_ctx, "runAsUser")) else {
+            continue;
+        };
+        let Some(dir) = c.get("workingDir").and_then(Value::as_str) else {
+            continue;
+        };
         if uid == 0 {
             continue;
         }
@@ -60,7 +75,11 @@ pub(crate) fn plan(policy: &ValidPolicy, spec: &Value) -> Vec<(usize, Value)> {
             .into_iter()
             .flatten()
             .filter(|m| m.get("readOnly") != Some(&Value::Bool(true)))
-            .filter(|m| m.get("mountPath").and_then(Value::as_str).is_some_and(|p| strictly_inside(dir, p)))
+            .filter(|m| {
+                m.get("mountPath")
+                    .and_then(Value::as_str)
+                    .is_some_and(|p| strictly_inside(dir, p))
+            })
             .max_by_key(|m| m.get("mountPath").and_then(Value::as_str).map_or(0, str::len));
         let Some(mount) = mount else { continue };
         let mut m = Map::new();
@@ -73,7 +92,13 @@ pub(crate) fn plan(policy: &ValidPolicy, spec: &Value) -> Vec<(usize, Value)> {
         let group = match groups.iter_mut().position(|g| g.uid == uid && g.gid == gid) {
             Some(i) => &mut groups[i],
             None => {
-                groups.push(Group { uid, gid, position, mounts: Vec::new(), dirs: Vec::new() });
+                groups.push(Group {
+                    uid,
+                    gid,
+                    position,
+                    mounts: Vec::new(),
+                    dirs: Vec::new(),
+                });
                 let last = groups.len() - 1;
                 &mut groups[last]
             }
@@ -89,7 +114,11 @@ pub(crate) fn plan(policy: &ValidPolicy, spec: &Value) -> Vec<(usize, Value)> {
         .into_iter()
         .enumerate()
         .map(|(i, g)| {
-            let name = if i == 0 { WORKDIR_INIT_PREFIX.to_string() } else { format!("{WORKDIR_INIT_PREFIX}-{}", i + 1) };
+            let name = if i == 0 {
+                WORKDIR_INIT_PREFIX.to_string()
+            } else {
+                format!("{WORKDIR_INIT_PREFIX}-{}", i + 1)
+            };
             (g.position, container(policy, name, &g))
         })
         .collect()

@@ -63,7 +63,13 @@ fn get<'v>(mut v: &'v Value, segs: &[Seg]) -> Option<&'v Value> {
 
 impl<'o> Writer<'o> {
     pub fn new(out: &'o mut Value, spec_ptr: &'static str) -> Self {
-        Writer { out, spec_ptr, provenance: Vec::new(), changes: Vec::new(), patch: Vec::new() }
+        Writer {
+            out,
+            spec_ptr,
+            provenance: Vec::new(),
+            changes: Vec::new(),
+            patch: Vec::new(),
+        }
     }
 
     /// The pod spec as written so far.
@@ -93,22 +99,38 @@ impl<'o> Writer<'o> {
         let new = desired.as_ref().map(|(v, _)| v.clone());
         let origin = desired.as_ref().map(|(_, o)| *o);
         if let Some((value, origin)) = desired {
-            self.provenance.push(Provenance { field: field.clone(), value, origin });
+            self.provenance.push(Provenance {
+                field: field.clone(),
+                value,
+                origin,
+            });
         }
         if old == new {
             return;
         }
-        self.changes.push(Change { field, old: old.clone(), new: new.clone(), origin });
+        self.changes.push(Change {
+            field,
+            old: old.clone(),
+            new: new.clone(),
+            origin,
+        });
         self.set(&segs, new, old.is_some());
     }
 
     fn set(&mut self, segs: &[Seg], new: Option<Value>, existed: bool) {
-        let Some((last, parents)) = segs.split_last() else { return };
+        let Some((last, parents)) = segs.split_last() else {
+            return;
+        };
         // The first parent that does not exist yet (or is null): the patch adds it whole.
         let spec_now = self.out.pointer(self.spec_ptr);
-        let missing = (0..parents.len())
-            .find(|&n| spec_now.and_then(|s| get(s, &parents[..=n])).is_none_or(Value::is_null));
-        let Some(mut cur) = self.out.pointer_mut(self.spec_ptr) else { return };
+        let missing = (0..parents.len()).find(|&n| {
+            spec_now
+                .and_then(|s| get(s, &parents[..=n]))
+                .is_none_or(Value::is_null)
+        });
+        let Some(mut cur) = self.out.pointer_mut(self.spec_ptr) else {
+            return;
+        };
         for seg in parents {
             if cur.is_null() {
                 *cur = Value::Object(Map::new());
@@ -125,7 +147,9 @@ impl<'o> Writer<'o> {
         if cur.is_null() {
             *cur = Value::Object(Map::new());
         }
-        let (Seg::Key(key), Value::Object(m)) = (last, cur) else { return };
+        let (Seg::Key(key), Value::Object(m)) = (last, cur) else {
+            return;
+        };
         match &new {
             Some(v) => {
                 m.insert(key.clone(), v.clone());
@@ -145,10 +169,22 @@ impl<'o> Writer<'o> {
                         value = Value::Object(m);
                     }
                 }
-                PatchOp { op: "add", path: self.pointer(&segs[..=n]), value: Some(value) }
+                PatchOp {
+                    op: "add",
+                    path: self.pointer(&segs[..=n]),
+                    value: Some(value),
+                }
             }
-            (_, Some(v)) => PatchOp { op: if existed { "replace" } else { "add" }, path: self.pointer(segs), value: Some(v.clone()) },
-            (_, None) => PatchOp { op: "remove", path: self.pointer(segs), value: None },
+            (_, Some(v)) => PatchOp {
+                op: if existed { "replace" } else { "add" },
+                path: self.pointer(segs),
+                value: Some(v.clone()),
+            },
+            (_, None) => PatchOp {
+                op: "remove",
+                path: self.pointer(segs),
+                value: None,
+            },
         };
         self.patch.push(op);
     }
@@ -159,7 +195,11 @@ impl Writer<'_> {
     /// (position among the other init containers, container). Writes nothing when the
     /// pod already has exactly these.
     pub fn replace_generated(&mut self, prefix: &str, plan: Vec<(usize, Value)>) {
-        let is_ours = |c: &Value| c.get("name").and_then(Value::as_str).is_some_and(|n| n.starts_with(prefix));
+        let is_ours = |c: &Value| {
+            c.get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| n.starts_with(prefix))
+        };
         let current: Vec<Value> = self
             .spec()
             .and_then(|s| s.get("initContainers"))
@@ -176,14 +216,26 @@ impl Writer<'_> {
         if desired == current {
             return;
         }
-        let name_of = |c: &Value| c.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+        let name_of = |c: &Value| {
+            c.get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
         let list = Seg::Key("initContainers".into());
         // Remove ours, last first, then insert the plan in order.
         for (i, c) in current.iter().enumerate().rev().filter(|(_, c)| is_ours(c)) {
             self.array_mut().map(|a| a.remove(i));
-            self.patch.push(PatchOp { op: "remove", path: self.pointer(&[Seg::Key("initContainers".into()), Seg::Index(i)]), value: None });
+            self.patch.push(PatchOp {
+                op: "remove",
+                path: self.pointer(&[Seg::Key("initContainers".into()), Seg::Index(i)]),
+                value: None,
+            });
             self.changes.push(Change {
-                field: FieldRef { container: Some((List::InitContainers, name_of(c))), field: String::new() },
+                field: FieldRef {
+                    container: Some((List::InitContainers, name_of(c))),
+                    field: String::new(),
+                },
                 old: Some(c.clone()),
                 new: None,
                 origin: Some(Origin::WorkdirInit),
@@ -193,18 +245,29 @@ impl Writer<'_> {
             let op = match self.array_mut() {
                 Some(a) => {
                     a.insert(i, c.clone());
-                    PatchOp { op: "add", path: self.pointer(&[Seg::Key("initContainers".into()), Seg::Index(i)]), value: Some(c.clone()) }
+                    PatchOp {
+                        op: "add",
+                        path: self.pointer(&[Seg::Key("initContainers".into()), Seg::Index(i)]),
+                        value: Some(c.clone()),
+                    }
                 }
                 None => {
                     if let Some(Value::Object(spec)) = self.out.pointer_mut(self.spec_ptr) {
                         spec.insert("initContainers".into(), Value::Array(vec![c.clone()]));
                     }
-                    PatchOp { op: "add", path: self.pointer(std::slice::from_ref(&list)), value: Some(Value::Array(vec![c.clone()])) }
+                    PatchOp {
+                        op: "add",
+                        path: self.pointer(std::slice::from_ref(&list)),
+                        value: Some(Value::Array(vec![c.clone()])),
+                    }
                 }
             };
             self.patch.push(op);
             self.changes.push(Change {
-                field: FieldRef { container: Some((List::InitContainers, name_of(c))), field: String::new() },
+                field: FieldRef {
+                    container: Some((List::InitContainers, name_of(c))),
+                    field: String::new(),
+                },
                 old: None,
                 new: Some(c.clone()),
                 origin: Some(Origin::WorkdirInit),
@@ -213,15 +276,27 @@ impl Writer<'_> {
     }
 
     fn array_mut(&mut self) -> Option<&mut Vec<Value>> {
-        self.out.pointer_mut(self.spec_ptr)?.get_mut("initContainers")?.as_array_mut()
+        self.out
+            .pointer_mut(self.spec_ptr)?
+            .get_mut("initContainers")?
+            .as_array_mut()
     }
 
     fn record_generated(&mut self, c: &Value) {
-        let name = c.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
-        let Some(ctx) = c.get("securityContext").and_then(Value::as_object) else { return };
+        let name = c
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let Some(ctx) = c.get("securityContext").and_then(Value::as_object) else {
+            return;
+        };
         for (k, v) in ctx {
             self.provenance.push(Provenance {
-                field: FieldRef { container: Some((List::InitContainers, name.clone())), field: k.clone() },
+                field: FieldRef {
+                    container: Some((List::InitContainers, name.clone())),
+                    field: k.clone(),
+                },
                 value: v.clone(),
                 origin: Origin::WorkdirInit,
             });

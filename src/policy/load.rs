@@ -98,10 +98,10 @@ pub fn from_str(text: &str, file: &str) -> Result<ValidPolicy, PolicyErrors> {
     };
     v.unknown_context_keys(text);
     let valid = v.validate(policy, file);
-    if v.errors.is_empty() {
-        if let Some(valid) = valid {
-            return Ok(valid);
-        }
+    if v.errors.is_empty()
+        && let Some(valid) = valid
+    {
+        return Ok(valid);
     }
     v.errors.sort_by(|a, b| a.location().cmp(&b.location()));
     Err(PolicyErrors(v.errors))

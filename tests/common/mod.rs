@@ -1,5 +1,11 @@
 //! Helpers shared by the integration tests.
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_macros
+)]
 
 use std::path::PathBuf;
 
@@ -25,14 +31,19 @@ pub fn example(path: &str) -> Value {
 /// The `../shared` folder beside the project, or `None` (with the reason printed) when it
 /// is absent. With `CI` set, its absence fails the test.
 pub fn shared(sub: &str) -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared").join(sub);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared")
+        .join(sub);
     if dir.exists() {
         return Some(dir);
     }
     if std::env::var_os("CI").is_some() {
         panic!("{} is missing and CI is set", dir.display());
     }
-    println!("skipped: {} is absent (it sits beside the project in CI)", dir.display());
+    println!(
+        "skipped: {} is absent (it sits beside the project in CI)",
+        dir.display()
+    );
     None
 }
 

@@ -1,0 +1,311 @@
+//! Property tests of the merge engine: enforced values always win, rendering is
+//! idempotent, the patch reproduces the output, and no input makes it panic.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_macros
+)]
+
+mod common;
+
+use ciguard::{ValidPolicy, merge::render};
+use proptest::prelude::*;
+use serde_json::{Map, Value, json};
+
+fn pick<T: Clone + std::fmt::Debug + 'static>(items: &'static [T]) -> impl Strategy<Value = T> {
+    proptest::sample::select(items)
+}
+
+fn caps() -> impl Strategy<Value = Value> {
+    (
+        proptest::option::of(proptest::sample::subsequence(
+            &["ALL", "NET_RAW", "CHOWN"][..],
+            0..=3,
+        )),
+        proptest::option::of(proptest::sample::subsequence(
+            &["NET_BIND_SERVICE", "SYS_ADMIN", "KILL"][..],
+            0..=2,
+        )),
+    )
+        .prop_map(|(drop, add)| {
+            let mut m = Map::new();
+            if let Some(d) = drop {
+                m.insert("drop".into(), json!(d));
+            }
+            if let Some(a) = add {
+                m.insert("add".into(), json!(a));
+            }
+            Value::Object(m)
+        })
+}
+
+/// A container security context, as a job or an admin might write it.
+fn container_ctx(enforced: bool) -> impl Strategy<Value = Value> {
+    let ids: &'static [i64] = if enforced {
+        &[1000, 2000, 65534]
+    } else {
+        &[0, 1000, 1001, 2000, 65534]
+    };
+    let privileged: &'static [bool] = if enforced { &[false] } else { &[false, true] };
+    (
+        proptest::option::of(pick(ids)),
+        proptest::option::of(pick(ids)),
+        proptest::option::of(any::<bool>()),
+        proptest::option::of(any::<bool>()),
+        proptest::option::of(pick(privileged)),
+        proptest::option::of(any::<bool>()),
+        proptest::option::of(caps()),
+        proptest::option::of(pick(&["RuntimeDefault", "Unconfined"][..])),
+    )
+        .prop_map(move |(u, g, nonroot, ape, privileged, ro, caps, seccomp)| {
+            let mut m = Map::new();
+            let mut put = |k: &str, v: Option<Value>| {
+                if let Some(v) = v {
+                    m.insert(k.into(), v);
+                }
+            };
+            put("runAsUser", u.map(Value::from));
+            put("runAsGroup", g.map(Value::from));
+            put("runAsNonRoot", nonroot.map(Value::from));
+            put("allowPrivilegeEscalation", ape.map(Value::from));
+            put("privileged", privileged.map(Value::from));
+            put("readOnlyRootFilesystem", ro.map(Value::from));
+            let caps = caps.map(|mut c| {
+                if enforced && let Some(add) = c.get_mut("add") {
+                    add.as_array_mut().unwrap().retain(|a| a != "SYS_ADMIN");
+                }
+                c
+            });
+            put("capabilities", caps);
+            put("seccompProfile", seccomp.map(|t| json!({"type": t})));
+            Value::Object(m)
+        })
+}
+
+fn pod_ctx(enforced: bool) -> impl Strategy<Value = Value> {
+    let ids: &'static [i64] = if enforced {
+        &[1000, 2000]
+    } else {
+        &[0, 5, 1000, 2000]
+    };
+    (
+        proptest::option::of(pick(ids)),
+        proptest::option::of(pick(ids)),
+        proptest::option::of(any::<bool>()),
+        proptest::option::of(pick(ids)),
+        proptest::option::of(proptest::sample::subsequence(&[0i64, 5, 1000, 2000][..], 0..=3)),
+    )
+        .prop_map(|(u, g, nonroot, fs, supp)| {
+            let mut m = Map::new();
+            if let Some(u) = u {
+                m.insert("runAsUser".into(), json!(u));
+            }
+            if let Some(g) = g {
+                m.insert("runAsGroup".into(), json!(g));
+            }
+            if let Some(n) = nonroot {
+                m.insert("runAsNonRoot".into(), json!(n));
+            }
+            if let Some(f) = fs {
+                m.insert("fsGroup".into(), json!(f));
+            }
+            if let Some(s) = supp {
+                m.insert("supplementalGroups".into(), json!(s));
+            }
+            Value::Object(m)
+        })
+}
+
+const USER_LISTS: &[&[&str]] = &[&["1000", "2000"], &["*"], &["0", ">=1000", "!1001"], &["<3000"]];
+const GROUP_LISTS: &[&[&str]] = &[&["1000-2000"], &["*", "!5"], &["0"]];
+
+fn policy_strategy() -> impl Strategy<Value = ValidPolicy> {
+    (
+        pick(&["generic", "gitlab-runner", "woodpecker", "tekton"][..]),
+        proptest::option::of(pick(USER_LISTS)),
+        proptest::option::of(pick(GROUP_LISTS)),
+        (pod_ctx(false), pod_ctx(true)),
+        (container_ctx(false), container_ctx(true)),
+        proptest::collection::vec((container_ctx(false), container_ctx(true)), 4),
+    )
+        .prop_filter_map(
+            "the policy must be valid",
+            |(preset, users, groups, pod, containers, roles)| {
+                let mut spec = json!({
+                    "preset": preset,
+                    "pod": {"default": pod.0, "enforced": pod.1},
+                    "containers": {"default": containers.0, "enforced": containers.1},
+                });
+                for (name, (d, e)) in ["build", "helper", "service", "init"].iter().zip(roles) {
+                    spec[*name] = json!({"default": d, "enforced": e});
+                }
+                if let Some(u) = users {
+                    spec["allowedUsers"] = json!(u);
+                }
+                if let Some(g) = groups {
+                    spec["allowedGroups"] = json!(g);
+                }
+                let doc =
+                    json!({"apiVersion": "ciguard.io/v1alpha1", "kind": "SecurityPolicy", "spec": spec});
+                ciguard::policy::load::from_str(&doc.to_string(), "prop.json").ok()
+            },
+        )
+}
+
+fn pod_strategy() -> impl Strategy<Value = Value> {
+    (
+        pod_ctx(false),
+        proptest::collection::vec(container_ctx(false), 4),
+        any::<bool>(),
+    )
+        .prop_map(|(pod, ctxs, nested)| {
+            let mut p = common::example("examples/gitlab-runner/build-pod.yaml");
+            p["spec"]["securityContext"] = pod;
+            p["spec"]["initContainers"][0]["securityContext"] = ctxs[0].clone();
+            for i in 0..3 {
+                p["spec"]["containers"][i]["securityContext"] = ctxs[i + 1].clone();
+            }
+            if nested {
+                p["spec"]["containers"][0]["workingDir"] = json!("/builds/group/project");
+            }
+            p
+        })
+}
+
+/// The value a container of the rendered pod runs with.
+fn effective<'a>(pod: &'a Value, c: &'a Value, field: &str) -> Option<&'a Value> {
+    c["securityContext"].get(field).or_else(|| {
+        if matches!(
+            field,
+            "runAsUser" | "runAsGroup" | "runAsNonRoot" | "seccompProfile"
+        ) {
+            pod["spec"]["securityContext"].get(field)
+        } else {
+            None
+        }
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn enforced_values_are_always_in_the_output(policy in policy_strategy(), pod in pod_strategy()) {
+        let r = render(&policy, &pod).unwrap();
+        let labels = Default::default();
+        for list in ["initContainers", "containers"] {
+            for c in r.object["spec"][list].as_array().into_iter().flatten() {
+                let name = c["name"].as_str().unwrap();
+                if name.starts_with("ciguard-workdir") {
+                    continue;
+                }
+                let kind = if list == "containers" { ciguard::policy::ContainerKind::Container } else { ciguard::policy::ContainerKind::Init };
+                let role = policy.role_of(&labels, name, kind);
+                // Most specific enforced statement per field.
+                let mut expected: Map<String, Value> = Map::new();
+                for (k, v) in &policy.pod.enforced {
+                    if matches!(k.as_str(), "runAsUser" | "runAsGroup" | "runAsNonRoot" | "seccompProfile") {
+                        expected.insert(k.clone(), v.clone());
+                    }
+                }
+                for ctx in [&policy.containers.enforced, &policy.role(role).enforced] {
+                    for (k, v) in ctx {
+                        expected.insert(k.clone(), v.clone());
+                    }
+                }
+                for (field, want) in &expected {
+                    if field == "capabilities" {
+                        let got = &c["securityContext"]["capabilities"];
+                        for d in want.get("drop").and_then(Value::as_array).into_iter().flatten() {
+                            prop_assert!(got["drop"].as_array().is_some_and(|l| l.contains(d)), "{name}: drop {d} missing: {got}");
+                        }
+                        if let Some(add) = want.get("add") {
+                            // The highest enforced add wins.
+                            let top = policy.role(role).enforced.get("capabilities").and_then(|c| c.get("add")).unwrap_or(add);
+                            prop_assert_eq!(&got["add"], top, "{}", name);
+                        }
+                        continue;
+                    }
+                    prop_assert_eq!(effective(&r.object, c, field), Some(want), "{} {}", name, field);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rendering_is_idempotent(policy in policy_strategy(), pod in pod_strategy()) {
+        let once = render(&policy, &pod).unwrap();
+        let twice = render(&policy, &once.object).unwrap();
+        prop_assert_eq!(&twice.object, &once.object);
+        prop_assert!(twice.patch.is_empty(), "{:?}", twice.patch);
+    }
+
+    #[test]
+    fn the_patch_reproduces_the_output(policy in policy_strategy(), pod in pod_strategy()) {
+        let r = render(&policy, &pod).unwrap();
+        let patch: json_patch::Patch = serde_json::from_value(serde_json::to_value(&r.patch).unwrap()).unwrap();
+        let mut doc = pod.clone();
+        json_patch::patch(&mut doc, &patch).unwrap();
+        prop_assert_eq!(doc, r.object);
+    }
+}
+
+fn arbitrary_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        pick(
+            &[
+                "",
+                "ALL",
+                "SYS_ADMIN",
+                "build",
+                "/builds/x",
+                "RuntimeDefault",
+                "Always"
+            ][..]
+        )
+        .prop_map(Value::from),
+    ];
+    leaf.prop_recursive(4, 64, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+            proptest::collection::btree_map(
+                pick(
+                    &[
+                        "name",
+                        "securityContext",
+                        "runAsUser",
+                        "capabilities",
+                        "drop",
+                        "add",
+                        "workingDir",
+                        "volumeMounts",
+                        "mountPath",
+                        "containers",
+                        "initContainers",
+                        "restartPolicy",
+                        "privileged"
+                    ][..]
+                ),
+                inner,
+                0..5
+            )
+            .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn no_panic_on_arbitrary_input(spec in arbitrary_json(), policy in policy_strategy()) {
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"}, "spec": spec});
+        let _ = render(&policy, &pod);
+        let _ = render(&ValidPolicy::builtin(), &pod);
+    }
+}
