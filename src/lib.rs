@@ -19,6 +19,8 @@
 //! assert!(rendered.denial.is_none());
 //! ```
 
+#[cfg(feature = "server")]
+pub mod admission;
 pub mod error;
 pub mod merge;
 pub mod policy;

@@ -8,11 +8,11 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // The TLS provider for the whole process; `Err` means one is installed already.
+    #[cfg(feature = "server")]
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = cli::Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("CIGUARD_LOG"))
-        .init();
+    cli::init_tracing(&cli);
     match cli::run(cli) {
         Ok(outcome) => outcome.into(),
         Err(e) => {

@@ -2,6 +2,8 @@
 
 mod check;
 mod render;
+#[cfg(feature = "server")]
+mod serve;
 
 use std::process::ExitCode;
 
@@ -21,6 +23,9 @@ enum Command {
     Render(render::Args),
     /// Evaluate pods and workloads against the Pod Security Standards (no mutation)
     Check(check::Args),
+    /// Run the mutating and validating admission webhook over HTTPS
+    #[cfg(feature = "server")]
+    Serve(serve::Args),
 }
 
 /// What a command found, mapped to the exit code.
@@ -46,6 +51,31 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Render(args) => render::run(args),
         Command::Check(args) => check::run(args),
+        #[cfg(feature = "server")]
+        Command::Serve(args) => serve::run(args),
+    }
+}
+
+/// Logs on stderr. `CIGUARD_LOG` sets the filter: errors only by default, `info` for
+/// `serve`, which also takes `--log-format json`.
+pub fn init_tracing(cli: &Cli) {
+    use tracing_subscriber::{EnvFilter, filter::LevelFilter};
+    let (level, json) = match &cli.command {
+        #[cfg(feature = "server")]
+        Command::Serve(args) => (LevelFilter::INFO, args.log_format == serve::LogFormat::Json),
+        _ => (LevelFilter::ERROR, false),
+    };
+    let filter = EnvFilter::builder()
+        .with_default_directive(level.into())
+        .with_env_var("CIGUARD_LOG")
+        .from_env_lossy();
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
     }
 }
 

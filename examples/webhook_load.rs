@@ -1,0 +1,2 @@
+//! Placeholder: the webhook load client.
+fn main() {}

@@ -1,0 +1,265 @@
+//! The audit log: one JSON line per admission decision, written by a dedicated thread so
+//! a slow disk or pipe never blocks a request.
+//!
+//! ```json
+//! {"time":"2025-01-02T03:04:05.678Z","endpoint":"mutate","uid":"…","operation":"CREATE",
+//!  "kind":"Pod","namespace":"ci","name":"job-1","policy":"gitlab-runner","allowed":true,
+//!  "outcome":"patched","dryRun":false,
+//!  "changes":[{"container":"build","field":"runAsUser","old":0,"new":1000,"origin":"containers.default"}],
+//!  "warnings":["…"],"message":null}
+//! ```
+//!
+//! `container` is `null` for the pod-level security context; `origin` is the policy
+//! statement that decided (`build.enforced`, `job`, …), `null` where a job's value was
+//! dropped with nothing in its place.
+
+use std::{
+    io::{LineWriter, Write},
+    path::PathBuf,
+    sync::{
+        Mutex,
+        mpsc::{self, SyncSender, TrySendError},
+    },
+    thread::JoinHandle,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{
+    error::ServeError,
+    metrics::Endpoint,
+    review::{Decision, Request},
+};
+use crate::merge::Change;
+
+/// How many lines may wait for the writer before new ones are dropped (and counted).
+const QUEUE: usize = 16 * 1024;
+
+/// Where audit lines go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditSink {
+    /// Nowhere.
+    Off,
+    /// Standard output.
+    Stdout,
+    /// A file, appended to.
+    File(PathBuf),
+}
+
+/// The audit log writer.
+#[derive(Debug)]
+pub struct Audit {
+    tx: Option<SyncSender<Option<String>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Audit {
+    /// An audit log that writes nothing.
+    pub fn off() -> Self {
+        Audit {
+            tx: None,
+            thread: Mutex::new(None),
+        }
+    }
+
+    /// Opens a sink.
+    pub fn open(sink: &AuditSink) -> Result<Self, ServeError> {
+        match sink {
+            AuditSink::Off => Ok(Self::off()),
+            AuditSink::Stdout => Ok(Self::to_writer(Box::new(std::io::stdout()))),
+            AuditSink::File(path) => {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|source| ServeError::Audit {
+                        path: path.clone(),
+                        source,
+                    })?;
+                Ok(Self::to_writer(Box::new(file)))
+            }
+        }
+    }
+
+    /// Writes lines to any writer, each flushed as it is written.
+    pub fn to_writer(writer: Box<dyn Write + Send>) -> Self {
+        let (tx, rx) = mpsc::sync_channel::<Option<String>>(QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("ciguard-audit".into())
+            .spawn(move || {
+                let mut out = LineWriter::new(writer);
+                while let Ok(Some(line)) = rx.recv() {
+                    if let Err(e) = writeln!(out, "{line}") {
+                        tracing::error!(error = %e, "failed to write the audit log");
+                    }
+                }
+                let _ = out.flush();
+            });
+        match thread {
+            Ok(handle) => Audit {
+                tx: Some(tx),
+                thread: Mutex::new(Some(handle)),
+            },
+            Err(e) => {
+                tracing::error!(error = %e, "failed to start the audit writer; audit log off");
+                Self::off()
+            }
+        }
+    }
+
+    /// Queues one line; `false` when it had to be dropped.
+    pub(crate) fn write(&self, line: String) -> bool {
+        match &self.tx {
+            None => true,
+            Some(tx) => match tx.try_send(Some(line)) {
+                Ok(()) | Err(TrySendError::Disconnected(_)) => true,
+                Err(TrySendError::Full(_)) => false,
+            },
+        }
+    }
+
+    /// Writes what is queued and stops the writer. Later lines are discarded.
+    pub fn close(&self) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(None);
+        }
+        let handle = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// One audit line.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Record<'a> {
+    time: String,
+    endpoint: &'static str,
+    uid: &'a str,
+    operation: &'a kube_core::admission::Operation,
+    kind: &'a str,
+    namespace: Option<&'a str>,
+    name: &'a str,
+    policy: &'a str,
+    allowed: bool,
+    outcome: &'static str,
+    dry_run: bool,
+    changes: Vec<AuditChange<'a>>,
+    warnings: &'a [String],
+    message: Option<&'a str>,
+}
+
+#[derive(Debug, Serialize)]
+struct AuditChange<'a> {
+    container: Option<&'a str>,
+    field: &'a str,
+    old: Option<&'a Value>,
+    new: Option<&'a Value>,
+    origin: Option<String>,
+}
+
+impl<'a> Record<'a> {
+    /// The record of a decision.
+    pub(crate) fn new(
+        endpoint: Endpoint,
+        policy: &'a str,
+        request: &'a Request,
+        decision: &'a Decision,
+    ) -> Self {
+        Record {
+            time: rfc3339(SystemTime::now()),
+            endpoint: endpoint.as_str(),
+            uid: &request.uid,
+            operation: &request.operation,
+            kind: &request.kind.kind,
+            namespace: request.namespace.as_deref(),
+            name: object_name(request),
+            policy,
+            allowed: decision.allowed(),
+            outcome: decision.outcome.as_str(),
+            dry_run: request.dry_run,
+            changes: decision.changes.iter().map(AuditChange::from).collect(),
+            warnings: &decision.warnings,
+            message: decision.message.as_deref(),
+        }
+    }
+}
+
+impl<'a> From<&'a Change> for AuditChange<'a> {
+    fn from(c: &'a Change) -> Self {
+        AuditChange {
+            container: c.field.container.as_ref().map(|(_, name)| name.as_str()),
+            field: &c.field.field,
+            old: c.old.as_ref(),
+            new: c.new.as_ref(),
+            origin: c.origin.map(|o| o.to_string()),
+        }
+    }
+}
+
+/// `request.name`, else the object's name, else its `generateName`.
+fn object_name(request: &Request) -> &str {
+    if !request.name.is_empty() {
+        return &request.name;
+    }
+    let object = request.object.as_ref().map(|o| o.value());
+    ["/metadata/name", "/metadata/generateName"]
+        .iter()
+        .find_map(|p| object?.pointer(p)?.as_str())
+        .unwrap_or("")
+}
+
+/// `2025-01-02T03:04:05.678Z`
+fn rfc3339(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let t = UNIX_EPOCH + Duration::from_millis(951_782_400_123); // leap day 2000
+        assert_eq!(rfc3339(t), "2000-02-29T00:00:00.123Z");
+        let t = UNIX_EPOCH + Duration::from_secs(1_735_787_045);
+        assert_eq!(rfc3339(t), "2025-01-02T03:04:05.000Z");
+    }
+
+    #[test]
+    fn lines_reach_the_writer_and_close_flushes() {
+        let path = tempfile::NamedTempFile::new().unwrap();
+        let audit = Audit::open(&AuditSink::File(path.path().into())).unwrap();
+        assert!(audit.write("{\"a\":1}".into()));
+        assert!(audit.write("{\"b\":2}".into()));
+        audit.close();
+        assert!(audit.write("late".into()));
+        let text = std::fs::read_to_string(path.path()).unwrap();
+        assert_eq!(text, "{\"a\":1}\n{\"b\":2}\n");
+    }
+}

@@ -1,0 +1,169 @@
+//! The webhook's errors. [`ApiError`] is the one HTTP error type, and this file is the
+//! only place that picks an HTTP status code (or the HTTP-style `status.code` of an
+//! admission response). [`ServeError`] is what can stop `ciguard serve` from starting.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use axum::{
+    Json,
+    extract::rejection::BytesRejection,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use kube_core::Status;
+
+use super::metrics::Outcome;
+use crate::policy::PolicyErrors;
+
+/// The HTTP-style `status.code` and `status.reason` of an admission response that does
+/// not allow: 403 Forbidden for a denial (as PodSecurity admission answers), 400
+/// BadRequest for an object ciguard cannot read.
+pub(crate) fn admission_status(outcome: Outcome) -> (u16, &'static str) {
+    match outcome {
+        Outcome::Denied => (StatusCode::FORBIDDEN.as_u16(), "Forbidden"),
+        _ => (StatusCode::BAD_REQUEST.as_u16(), "BadRequest"),
+    }
+}
+
+/// An error answered over HTTP instead of an AdmissionReview.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body is not an `admission.k8s.io/v1` AdmissionReview (HTTP 400).
+    #[error(transparent)]
+    BadRequest(#[from] super::review::ReviewError),
+    /// No such route (HTTP 404).
+    #[error("no route for {0}; ciguard serves POST /mutate, POST /validate, GET /healthz, /readyz, /metrics")]
+    NotFound(String),
+    /// The body is larger than the limit (HTTP 413).
+    #[error("request body is larger than {limit} bytes")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The body could not be read (HTTP 400).
+    #[error("failed to read the request body")]
+    Body(#[source] BytesRejection),
+    /// The request (reading its body included) took longer than the request timeout
+    /// (HTTP 408).
+    #[error("request timed out after {0:?}")]
+    Timeout(std::time::Duration),
+    /// The server is not ready or shutting down (HTTP 503).
+    #[error("not ready")]
+    NotReady,
+    /// Something failed on ciguard's side (HTTP 500). The detail is logged, not sent.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// Maps a body rejection: over the limit is 413, anything else 400.
+    pub(crate) fn from_body(rejection: BytesRejection, limit: usize) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge { limit }
+        } else {
+            ApiError::Body(rejection)
+        }
+    }
+
+    /// The HTTP status and the Kubernetes `Status.reason`.
+    fn status(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::BadRequest(_) | ApiError::Body(_) => (StatusCode::BAD_REQUEST, "BadRequest"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "NotFound"),
+            ApiError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge"),
+            ApiError::Timeout(_) => (StatusCode::REQUEST_TIMEOUT, "Timeout"),
+            ApiError::NotReady => (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
+        }
+    }
+
+    /// How the request is counted in `ciguard_admission_requests_total`.
+    pub(crate) fn outcome(&self) -> Outcome {
+        match self {
+            ApiError::BadRequest(_)
+            | ApiError::Body(_)
+            | ApiError::TooLarge { .. }
+            | ApiError::NotFound(_) => Outcome::Invalid,
+            ApiError::Timeout(_) => Outcome::Timeout,
+            ApiError::NotReady | ApiError::Internal(_) => Outcome::Error,
+        }
+    }
+
+    /// The message sent to the client: the error and its causes.
+    fn message(&self) -> String {
+        let mut message = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(e) = source {
+            message.push_str(": ");
+            message.push_str(&e.to_string());
+            source = e.source();
+        }
+        message
+    }
+}
+
+impl IntoResponse for ApiError {
+    /// A Kubernetes `Status` object as JSON.
+    fn into_response(self) -> Response {
+        let (status, reason) = self.status();
+        if let ApiError::Internal(detail) = &self {
+            tracing::error!(%detail, "internal error");
+        }
+        let body = Status::failure(&self.message(), reason).with_code(status.as_u16());
+        let mut response = (status, Json(body)).into_response();
+        response.extensions_mut().insert(self.outcome());
+        response
+    }
+}
+
+/// Why `ciguard serve` could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The policy file could not be read or is invalid.
+    #[error("failed to load the policy from '{path}'")]
+    Policy {
+        /// The policy file.
+        path: PathBuf,
+        /// Every error, with file:line:col.
+        #[source]
+        source: PolicyErrors,
+    },
+    /// The certificate or key could not be read or do not form a usable pair.
+    #[error("failed to load the TLS certificate '{cert}' and key '{key}'")]
+    Tls {
+        /// The certificate file.
+        cert: PathBuf,
+        /// The key file.
+        key: PathBuf,
+        /// What is wrong.
+        #[source]
+        source: super::tls::TlsError,
+    },
+    /// The policy or certificate directories could not be watched.
+    #[error("failed to watch '{path}' for changes")]
+    Watch {
+        /// The directory.
+        path: PathBuf,
+        /// The watcher's error.
+        #[source]
+        source: notify::Error,
+    },
+    /// The audit log could not be opened.
+    #[error("failed to open the audit log '{path}'")]
+    Audit {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The server failed (e.g. the address is in use).
+    #[error("failed to serve on {addr}")]
+    Serve {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,113 @@
+//! The HTTP handlers: extract, decide (inline, microseconds of work), record, answer.
+
+use std::{sync::Arc, time::Instant};
+
+use axum::{
+    body::Bytes,
+    extract::{Request as HttpRequest, State, rejection::BytesRejection},
+    http::{Uri, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+
+use super::{
+    AppState, BODY_LIMIT, MUTATE_PATH,
+    error::ApiError,
+    metrics::{Endpoint, Outcome},
+    review,
+};
+
+/// `POST /mutate`
+pub(super) async fn mutate(
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    admit(&state, Endpoint::Mutate, body)
+}
+
+/// `POST /validate`
+pub(super) async fn validate(
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    admit(&state, Endpoint::Validate, body)
+}
+
+/// Parses the review, decides with the current policy, records, answers.
+fn admit(
+    state: &AppState,
+    endpoint: Endpoint,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body.map_err(|rejection| ApiError::from_body(rejection, BODY_LIMIT))?;
+    let request = review::parse(&body)?;
+    let span = tracing::Span::current();
+    span.record("uid", request.uid.as_str());
+    span.record("kind", request.kind.kind.as_str());
+    span.record("namespace", request.namespace.as_deref().unwrap_or(""));
+    let policy = state.policy();
+    let decision = review::decide(endpoint, &policy, &request);
+    state.record(endpoint, &policy, &request, &decision);
+    let body = review::respond(&request, &decision).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut response = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
+    response.extensions_mut().insert(decision.outcome);
+    Ok(response)
+}
+
+/// Around `/mutate` and `/validate`: the request timeout, and the request count and
+/// latency by outcome (the handler or the error leaves the outcome in the response).
+pub(super) async fn observe(
+    State(state): State<Arc<AppState>>,
+    request: HttpRequest,
+    next: Next,
+) -> Response {
+    let start = Instant::now();
+    let endpoint = if request.uri().path() == MUTATE_PATH {
+        Endpoint::Mutate
+    } else {
+        Endpoint::Validate
+    };
+    let timeout = state.request_timeout;
+    let response = match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Timeout(timeout).into_response(),
+    };
+    let outcome = response
+        .extensions()
+        .get::<Outcome>()
+        .copied()
+        .unwrap_or(Outcome::Error);
+    state
+        .metrics()
+        .request(endpoint, outcome, start.elapsed().as_secs_f64());
+    response
+}
+
+/// `GET /healthz`: the process is up.
+pub(super) async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `GET /readyz`: the policy and certificate are loaded and the server is not shutting down.
+pub(super) async fn readyz(State(state): State<Arc<AppState>>) -> Result<&'static str, ApiError> {
+    if state.is_ready() {
+        Ok("ok")
+    } else {
+        Err(ApiError::NotReady)
+    }
+}
+
+/// `GET /metrics`: Prometheus text (OpenMetrics).
+pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    let text = state
+        .metrics()
+        .encode()
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    Ok(([(header::CONTENT_TYPE, content_type)], text).into_response())
+}
+
+/// Any other path.
+pub(super) async fn not_found(uri: Uri) -> ApiError {
+    ApiError::NotFound(uri.path().to_string())
+}
