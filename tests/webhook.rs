@@ -424,6 +424,9 @@ async fn a_body_over_3_mib_is_413() {
         answer["message"],
         format!("request body is larger than {BODY_LIMIT} bytes")
     );
+    // Far over the limit too (the rest is not read).
+    let (status, _) = call(&state, "POST", "/mutate", vec![b' '; 17 * 1024 * 1024]).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     // Just under the limit is read (and is not a review).
     let (status, _) = call(&state, "POST", "/mutate", vec![b' '; BODY_LIMIT]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);

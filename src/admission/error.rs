@@ -6,7 +6,6 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use axum::{
     Json,
-    extract::rejection::BytesRejection,
     http::StatusCode,
     response::{IntoResponse, Response},
 };
@@ -42,7 +41,7 @@ pub enum ApiError {
     },
     /// The body could not be read (HTTP 400).
     #[error("failed to read the request body")]
-    Body(#[source] BytesRejection),
+    Body(#[source] axum::Error),
     /// The request (reading its body included) took longer than the request timeout
     /// (HTTP 408).
     #[error("request timed out after {0:?}")]
@@ -56,15 +55,6 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    /// Maps a body rejection: over the limit is 413, anything else 400.
-    pub(crate) fn from_body(rejection: BytesRejection, limit: usize) -> Self {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::TooLarge { limit }
-        } else {
-            ApiError::Body(rejection)
-        }
-    }
-
     /// The HTTP status and the Kubernetes `Status.reason`.
     fn status(&self) -> (StatusCode, &'static str) {
         match self {

@@ -3,12 +3,14 @@
 use std::{sync::Arc, time::Instant};
 
 use axum::{
-    body::Bytes,
-    extract::{Request as HttpRequest, State, rejection::BytesRejection},
+    body::Body,
+    extract::{Request as HttpRequest, State},
     http::{Uri, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
+
+use http_body_util::BodyExt;
 
 use super::{
     AppState, BODY_LIMIT, MUTATE_PATH,
@@ -17,30 +19,46 @@ use super::{
     review,
 };
 
+/// How much of an oversized body is read (and discarded) before the connection is closed.
+const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
+
 /// `POST /mutate`
-pub(super) async fn mutate(
-    State(state): State<Arc<AppState>>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    admit(&state, Endpoint::Mutate, body)
+pub(super) async fn mutate(State(state): State<Arc<AppState>>, body: Body) -> Result<Response, ApiError> {
+    let body = read_body(body).await?;
+    admit(&state, Endpoint::Mutate, &body)
 }
 
 /// `POST /validate`
-pub(super) async fn validate(
-    State(state): State<Arc<AppState>>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    admit(&state, Endpoint::Validate, body)
+pub(super) async fn validate(State(state): State<Arc<AppState>>, body: Body) -> Result<Response, ApiError> {
+    let body = read_body(body).await?;
+    admit(&state, Endpoint::Validate, &body)
+}
+
+/// Reads at most [`BODY_LIMIT`] bytes. A larger body is read on, and discarded, up to
+/// [`DRAIN_LIMIT`], so the client gets its 413 instead of a reset connection.
+async fn read_body(mut body: Body) -> Result<Vec<u8>, ApiError> {
+    let mut out = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(ApiError::Body)?.into_data() else {
+            continue;
+        };
+        seen = seen.saturating_add(data.len());
+        if seen <= BODY_LIMIT {
+            out.extend_from_slice(&data);
+        } else if seen > DRAIN_LIMIT {
+            break;
+        }
+    }
+    if seen > BODY_LIMIT {
+        return Err(ApiError::TooLarge { limit: BODY_LIMIT });
+    }
+    Ok(out)
 }
 
 /// Parses the review, decides with the current policy, records, answers.
-fn admit(
-    state: &AppState,
-    endpoint: Endpoint,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let body = body.map_err(|rejection| ApiError::from_body(rejection, BODY_LIMIT))?;
-    let request = review::parse(&body)?;
+fn admit(state: &AppState, endpoint: Endpoint, body: &[u8]) -> Result<Response, ApiError> {
+    let request = review::parse(body)?;
     let span = tracing::Span::current();
     span.record("uid", request.uid.as_str());
     span.record("kind", request.kind.kind.as_str());
