@@ -1,0 +1,17 @@
+#!/bin/sh
+# Load test of the admission webhook: builds ciguard and the load client in release
+# mode, starts `ciguard serve` on 127.0.0.1 with a fresh certificate, POSTs the GitLab
+# Runner AdmissionReview to /mutate over HTTPS at a target rate for a bounded time, and
+# prints requests/s, p50 and p99 latency and the server's peak RSS (VmHWM).
+#
+#   bench/webhook-load.sh                       # 5000 req/s for 10 s
+#   bench/webhook-load.sh --rate 2000 --duration 5 --connections 32
+#   bench/webhook-load.sh --help
+#
+# Only cargo is needed. The client shares the machine with the server: on a small
+# machine the numbers measure both.
+set -eu
+cd "$(dirname "$0")/.."
+target="${CARGO_TARGET_DIR:-target}"
+cargo build --quiet --release --bin ciguard --example webhook_load
+exec "$target/release/examples/webhook_load" --server "$target/release/ciguard" "$@"
