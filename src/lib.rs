@@ -20,6 +20,8 @@
 //! ```
 
 pub mod error;
+pub mod import;
+pub mod lint;
 pub mod merge;
 pub mod policy;
 pub mod pss;

@@ -1,7 +1,10 @@
 //! The command line: one file per subcommand, each a thin shell over the library.
 
 mod check;
+mod import;
+mod lint;
 mod render;
+mod schema;
 
 use std::process::ExitCode;
 
@@ -21,6 +24,12 @@ enum Command {
     Render(render::Args),
     /// Evaluate pods and workloads against the Pod Security Standards (no mutation)
     Check(check::Args),
+    /// Validate a policy and prove it against its Pod Security Standards target
+    Lint(lint::Args),
+    /// Turn GitLab Runner or Woodpecker settings into a policy
+    Import(import::Args),
+    /// Print the JSON Schema of the policy file
+    Schema(schema::Args),
 }
 
 /// What a command found, mapped to the exit code.
@@ -46,6 +55,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Render(args) => render::run(args),
         Command::Check(args) => check::run(args),
+        Command::Lint(args) => lint::run(args),
+        Command::Import(args) => import::run(args),
+        Command::Schema(args) => schema::run(args),
     }
 }
 
