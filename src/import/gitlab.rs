@@ -305,10 +305,24 @@ pub fn import(text: &str, file: &str, runner: Option<&str>) -> Result<Imported, 
         let at = format!("{base}.{key}");
         let t = cx.table(v, &at)?;
         let ctx = cx.context(t, &at, false)?;
-        if ctx.get("capabilities").and_then(|c| c.get("drop")).is_some() {
-            cx.warnings.push(format!(
-                "{at}.capabilities.drop replaces the instance-wide drop list in GitLab Runner; ciguard drops the union of both"
-            ));
+        // GitLab replaces the instance-wide drop list with the section's; ciguard drops
+        // the union. That only differs when the section neither drops ALL nor the rest.
+        if let Some(own) = ctx
+            .get("capabilities")
+            .and_then(|c| c.get("drop"))
+            .and_then(Value::as_array)
+        {
+            let drops_all = own.iter().any(|c| c == "ALL");
+            let missing: Vec<&String> = drop
+                .iter()
+                .filter(|d| !own.iter().any(|c| c == d.as_str()))
+                .collect();
+            if !drops_all && !missing.is_empty() {
+                cx.warnings.push(format!(
+                    "{at}.capabilities.drop replaces the instance-wide drop list in GitLab Runner; ciguard drops the union, so {} stay dropped for {role} containers",
+                    missing.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ")
+                ));
+            }
         }
         if !ctx.is_empty() {
             spec[role]["enforced"] = Value::Object(ctx);
