@@ -35,40 +35,56 @@ fn allowed_annotation(value: &str) -> bool {
     value.is_empty() || value == "runtime/default" || value.starts_with("localhost/")
 }
 
+/// The AppArmor profile type a container sets, when it is not allowed.
+fn bad_type<'a>(c: &ContainerView<'a>) -> Option<&'a str> {
+    c.security_context
+        .and_then(|sc| sc.app_armor_profile.as_ref())
+        .map(|p| p.type_.as_str())
+        .filter(|t| !allowed_type(t))
+}
+
+fn bad_annotation(key: &str, value: &str) -> bool {
+    key.starts_with(ANNOTATION_PREFIX) && !allowed_annotation(value)
+}
+
 fn v1_0(meta: &ObjectMeta, spec: &PodSpec) -> CheckResult {
-    let mut bad_values = BTreeSet::new();
     let pod_type = spec
         .security_context
         .as_ref()
         .and_then(|sc| sc.app_armor_profile.as_ref())
         .map(|p| p.type_.as_str());
     let pod_bad = pod_type.is_some_and(|t| !allowed_type(t));
+    if !pod_bad
+        && !any_container(spec, |c| bad_type(&c).is_some())
+        && !meta
+            .annotations
+            .iter()
+            .flatten()
+            .any(|(k, v)| bad_annotation(k, v))
+    {
+        return CheckResult::Allowed;
+    }
+
+    let mut bad_values = BTreeSet::new();
     if let Some(t) = pod_type.filter(|_| pod_bad) {
         bad_values.insert(t);
     }
 
     let mut bad_containers = Vec::new();
-    for c in containers(spec) {
-        let t = c
-            .security_context
-            .and_then(|sc| sc.app_armor_profile.as_ref())
-            .map(|p| p.type_.as_str());
-        if let Some(t) = t.filter(|t| !allowed_type(t)) {
+    visit_containers(spec, |c| {
+        if let Some(t) = bad_type(&c) {
             bad_containers.push(c.name);
             bad_values.insert(t);
         }
-    }
+    });
 
     let mut bad_annotations = Vec::new();
     for (key, value) in meta.annotations.iter().flatten() {
-        if key.starts_with(ANNOTATION_PREFIX) && !allowed_annotation(value) {
+        if bad_annotation(key, value) {
             bad_annotations.push(format!("{key}={}", go_quote(value)));
         }
     }
 
-    if !pod_bad && bad_containers.is_empty() && bad_annotations.is_empty() {
-        return CheckResult::Allowed;
-    }
     let mut who = setters(pod_bad, &bad_containers);
     bad_annotations.sort();
     if !bad_annotations.is_empty() {
