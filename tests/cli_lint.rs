@@ -7,14 +7,10 @@
     clippy::disallowed_macros
 )]
 
-use assert_cmd::Command;
-use rstest::rstest;
+mod common;
 
-fn ciguard() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ciguard"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"));
-    c
-}
+use common::ciguard;
+use rstest::rstest;
 
 #[rstest]
 #[case::root_conflict("root-conflict")]

@@ -10,17 +10,10 @@
 
 mod common;
 
-use assert_cmd::Command;
 use ciguard::{import, pss};
-use common::{effective, render};
+use common::{ciguard, effective, render};
 use rstest::rstest;
 use serde_json::{Value, json};
-
-fn ciguard() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ciguard"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"));
-    c
-}
 
 /// Imports with the real binary and loads the printed policy.
 fn import_cli(args: &[&str]) -> ciguard::ValidPolicy {

@@ -7,7 +7,10 @@ pub mod woodpecker;
 
 use serde_json::{Map, Value};
 
-use crate::policy::{self, Policy};
+use crate::{
+    merge::fields,
+    policy::{self, Policy},
+};
 
 /// An imported policy and what could not be carried over.
 #[derive(Debug, Clone)]
@@ -74,30 +77,12 @@ pub enum ImportError {
 pub fn split_levels(ctx: &Map<String, Value>) -> (Map<String, Value>, Map<String, Value>, Vec<String>) {
     let (mut pod, mut container, mut unknown) = (Map::new(), Map::new(), Vec::new());
     for (k, v) in ctx {
-        match k.as_str() {
-            "runAsUser"
-            | "runAsGroup"
-            | "runAsNonRoot"
-            | "seLinuxOptions"
-            | "seccompProfile"
-            | "appArmorProfile"
-            | "windowsOptions"
-            | "fsGroup"
-            | "fsGroupChangePolicy"
-            | "supplementalGroups"
-            | "supplementalGroupsPolicy"
-            | "sysctls"
-            | "seLinuxChangePolicy" => {
-                pod.insert(k.clone(), v.clone());
-            }
-            "privileged"
-            | "allowPrivilegeEscalation"
-            | "capabilities"
-            | "readOnlyRootFilesystem"
-            | "procMount" => {
-                container.insert(k.clone(), v.clone());
-            }
-            other => unknown.push(other.to_string()),
+        if fields::is_pod_field(k) {
+            pod.insert(k.clone(), v.clone());
+        } else if fields::is_container_field(k) {
+            container.insert(k.clone(), v.clone());
+        } else {
+            unknown.push(k.clone());
         }
     }
     (pod, container, unknown)

@@ -9,7 +9,7 @@
 
 pub mod layer;
 
-mod fields;
+pub(crate) mod fields;
 mod validity;
 mod workdir;
 mod writer;
