@@ -3,7 +3,7 @@
 use std::fmt;
 
 /// A position in an input file: 1-based line and column.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub struct Location {
     /// The file name as the user gave it (`-` for stdin).
     pub file: String,

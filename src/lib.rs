@@ -22,6 +22,8 @@
 #[cfg(feature = "server")]
 pub mod admission;
 pub mod error;
+pub mod import;
+pub mod lint;
 pub mod merge;
 pub mod policy;
 pub mod pss;

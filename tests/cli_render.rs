@@ -7,14 +7,10 @@
     clippy::disallowed_macros
 )]
 
-use assert_cmd::Command;
-use predicates::prelude::*;
+mod common;
 
-fn ciguard() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ciguard"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"));
-    c
-}
+use common::ciguard;
+use predicates::prelude::*;
 
 #[test]
 fn renders_an_example_with_the_builtin_policy() {

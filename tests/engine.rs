@@ -449,3 +449,46 @@ fn patch_applied_to_input_gives_output() {
         assert_eq!(doc, r.object, "{path}");
     }
 }
+
+/// Woodpecker's real pods (../shared/realpods): the built-in policy makes every one run as
+/// non-root and pass restricted, except TestFullPod, whose step asks for privileged.
+#[test]
+fn woodpecker_real_pods_pass_restricted_under_the_builtin_policy() {
+    let Some(dir) = common::shared("realpods") else {
+        return;
+    };
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let pod: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let r = render(&ciguard::ValidPolicy::builtin(), &pod);
+        seen += 1;
+        if name == "woodpecker-TestFullPod.json" {
+            let message = r.denial.expect("privileged step is denied").message();
+            assert!(message.contains("privileged (container"), "{message}");
+            continue;
+        }
+        assert!(r.denial.is_none(), "{name}: {:?}", r.denial.map(|d| d.message()));
+        for c in r.object["spec"]["containers"].as_array().unwrap() {
+            let uid = c["securityContext"]
+                .get("runAsUser")
+                .or(r.object["spec"]["securityContext"].get("runAsUser"));
+            assert!(
+                uid.and_then(Value::as_i64).is_some_and(|u| u > 0),
+                "{name}: {} runs as {uid:?}",
+                c["name"]
+            );
+        }
+        let again = render(&ciguard::ValidPolicy::builtin(), &r.object);
+        assert!(
+            again.patch.is_empty(),
+            "{name}: not idempotent: {:?}",
+            again.patch
+        );
+    }
+    assert_eq!(seen, 11);
+}

@@ -1,7 +1,12 @@
 //! deploy/: every manifest parses strictly with the k8s-openapi types (no unknown
 //! field), the webhook configurations point at routes the server has, and the pieces fit
 //! together (Service → Deployment, Certificate → Secret → volume, ConfigMap → policy).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_macros)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_macros
+)]
 
 use std::{collections::BTreeMap, sync::Arc};
 
@@ -36,7 +41,12 @@ fn strict<T: DeserializeOwned>(doc: &Document) -> T {
     let mut unknown = Vec::new();
     let value: T = serde_ignored::deserialize(doc.object.clone(), |path| unknown.push(path.to_string()))
         .unwrap_or_else(|e| panic!("{}#{}: {e}", doc.source, doc.index));
-    assert!(unknown.is_empty(), "{}#{}: unknown fields {unknown:?}", doc.source, doc.index);
+    assert!(
+        unknown.is_empty(),
+        "{}#{}: unknown fields {unknown:?}",
+        doc.source,
+        doc.index
+    );
     value
 }
 
@@ -86,7 +96,9 @@ fn every_manifest_is_a_known_type_without_unknown_fields() {
             "Kustomization" => {}
             other => panic!("{}: unexpected kind {other}", doc.source),
         }
-        if !doc.kind().ends_with("WebhookConfiguration") && !["Namespace", "Kustomization"].contains(&doc.kind()) {
+        if !doc.kind().ends_with("WebhookConfiguration")
+            && !["Namespace", "Kustomization"].contains(&doc.kind())
+        {
             assert_eq!(doc.namespace(), Some(NAMESPACE), "{}", doc.source);
         }
     }
@@ -111,9 +123,17 @@ fn every_manifest_is_a_known_type_without_unknown_fields() {
     assert_eq!(listed, files);
 }
 
-fn pod_spec(deployment: &Deployment) -> (&PodSpec, &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) {
+fn pod_spec(
+    deployment: &Deployment,
+) -> (
+    &PodSpec,
+    &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) {
     let template = &deployment.spec.template;
-    (template.spec.as_ref().unwrap(), template.metadata.as_ref().unwrap())
+    (
+        template.spec.as_ref().unwrap(),
+        template.metadata.as_ref().unwrap(),
+    )
 }
 
 fn selects(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
@@ -147,7 +167,14 @@ fn the_deployment_passes_restricted_and_mounts_what_it_reloads() {
 
     // Probes hit the server's routes.
     let probe_path = |p: &Option<k8s_openapi::api::core::v1::Probe>| {
-        p.as_ref().unwrap().http_get.as_ref().unwrap().path.clone().unwrap()
+        p.as_ref()
+            .unwrap()
+            .http_get
+            .as_ref()
+            .unwrap()
+            .path
+            .clone()
+            .unwrap()
     };
     assert_eq!(probe_path(&container.readiness_probe), admission::READYZ_PATH);
     assert_eq!(probe_path(&container.liveness_probe), admission::HEALTHZ_PATH);
@@ -170,8 +197,17 @@ fn the_deployment_passes_restricted_and_mounts_what_it_reloads() {
             .iter()
             .find(|v| path.starts_with(&format!("{}/", v.mount_path)))
             .unwrap_or_else(|| panic!("{path} is not in a mount"));
-        assert!(mount.sub_path.is_none(), "{path}: subPath mounts are never updated");
-        let volume = pod.volumes.as_ref().unwrap().iter().find(|v| v.name == mount.name).unwrap();
+        assert!(
+            mount.sub_path.is_none(),
+            "{path}: subPath mounts are never updated"
+        );
+        let volume = pod
+            .volumes
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|v| v.name == mount.name)
+            .unwrap();
         (volume.clone(), path.rsplit('/').next().unwrap().to_string())
     };
     let (policy_volume, policy_key) = volume_of(&flag("policy"));
@@ -198,12 +234,22 @@ fn the_deployment_passes_restricted_and_mounts_what_it_reloads() {
     let names = certificate.object["spec"]["dnsNames"].as_array().unwrap();
     assert!(names.iter().any(|n| n == dns.as_str()), "{names:?}");
     let issuer = certificate.object["spec"]["issuerRef"]["name"].as_str().unwrap();
-    assert_eq!(m.named("Issuer", issuer)["spec"]["ca"]["secretName"], "ciguard-ca");
+    assert_eq!(
+        m.named("Issuer", issuer)["spec"]["ca"]["secretName"],
+        "ciguard-ca"
+    );
 
     // The Service and the PodDisruptionBudget select the pods.
     let labels = meta.labels.as_ref().unwrap();
     let service_spec = service.spec.as_ref().unwrap();
-    assert!(service_spec.selector.as_ref().unwrap().iter().all(|(k, v)| labels.get(k) == Some(v)));
+    assert!(
+        service_spec
+            .selector
+            .as_ref()
+            .unwrap()
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
+    );
     let pdb: PodDisruptionBudget = m.one("PodDisruptionBudget");
     let pdb_spec = pdb.spec.unwrap();
     assert!(selects(pdb_spec.selector.as_ref().unwrap(), labels));
@@ -241,9 +287,14 @@ fn check_hook(hook: &Hook<'_>, service: &Service, expected_path: &str) {
     assert_eq!(svc.port, Some(port));
     assert!(hook.client.url.is_none());
     let selector = hook.selector.unwrap();
-    assert_eq!(selector.match_labels.as_ref().unwrap()["ciguard.io/enabled"], "true");
+    assert_eq!(
+        selector.match_labels.as_ref().unwrap()["ciguard.io/enabled"],
+        "true"
+    );
     assert!(
-        hook.conditions.iter().any(|c| c.contains(&format!("request.namespace != '{NAMESPACE}'"))),
+        hook.conditions
+            .iter()
+            .any(|c| c.contains(&format!("request.namespace != '{NAMESPACE}'"))),
         "{}: matchConditions must skip {NAMESPACE}",
         hook.name
     );
@@ -270,7 +321,12 @@ async fn webhook_paths_are_server_routes_and_the_settings_hold() {
             client: &w.client_config,
             rules: w.rules.as_deref().unwrap_or_default(),
             selector: w.namespace_selector.as_ref(),
-            conditions: w.match_conditions.iter().flatten().map(|c| c.expression.as_str()).collect(),
+            conditions: w
+                .match_conditions
+                .iter()
+                .flatten()
+                .map(|c| c.expression.as_str())
+                .collect(),
             side_effects: &w.side_effects,
             versions: &w.admission_review_versions,
             timeout: w.timeout_seconds,
@@ -291,7 +347,12 @@ async fn webhook_paths_are_server_routes_and_the_settings_hold() {
             client: &w.client_config,
             rules: w.rules.as_deref().unwrap_or_default(),
             selector: w.namespace_selector.as_ref(),
-            conditions: w.match_conditions.iter().flatten().map(|c| c.expression.as_str()).collect(),
+            conditions: w
+                .match_conditions
+                .iter()
+                .flatten()
+                .map(|c| c.expression.as_str())
+                .collect(),
             side_effects: &w.side_effects,
             versions: &w.admission_review_versions,
             timeout: w.timeout_seconds,

@@ -1,7 +1,10 @@
 //! The command line: one file per subcommand, each a thin shell over the library.
 
 mod check;
+mod import;
+mod lint;
 mod render;
+mod schema;
 #[cfg(feature = "server")]
 mod serve;
 
@@ -23,9 +26,15 @@ enum Command {
     Render(render::Args),
     /// Evaluate pods and workloads against the Pod Security Standards (no mutation)
     Check(check::Args),
+    /// Validate a policy and prove it against its Pod Security Standards target
+    Lint(lint::Args),
+    /// Turn GitLab Runner or Woodpecker settings into a policy
+    Import(import::Args),
     /// Run the mutating and validating admission webhook over HTTPS
     #[cfg(feature = "server")]
     Serve(serve::Args),
+    /// Print the JSON Schema of the policy file
+    Schema(schema::Args),
 }
 
 /// What a command found, mapped to the exit code.
@@ -51,8 +60,11 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Render(args) => render::run(args),
         Command::Check(args) => check::run(args),
+        Command::Lint(args) => lint::run(args),
+        Command::Import(args) => import::run(args),
         #[cfg(feature = "server")]
         Command::Serve(args) => serve::run(args),
+        Command::Schema(args) => schema::run(args),
     }
 }
 
@@ -69,8 +81,10 @@ pub fn init_tracing(cli: &Cli) {
         .with_default_directive(level.into())
         .with_env_var("CIGUARD_LOG")
         .from_env_lossy();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .with_env_filter(filter);
     if json {
         builder.json().init();

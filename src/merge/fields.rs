@@ -42,6 +42,16 @@ pub(crate) const CONTAINER_FIELDS: &[&str] = &[
     "windowsOptions",
 ];
 
+/// Whether a pod-level security-context field exists.
+pub(crate) fn is_pod_field(field: &str) -> bool {
+    POD_FIELDS.contains(&field)
+}
+
+/// Whether a container-level security-context field exists.
+pub(crate) fn is_container_field(field: &str) -> bool {
+    CONTAINER_FIELDS.contains(&field) || field == "capabilities"
+}
+
 /// The fields both levels have: a container value overrides the pod value.
 pub(crate) fn is_shared(field: &str) -> bool {
     matches!(

@@ -9,7 +9,7 @@
 
 pub mod layer;
 
-mod fields;
+pub(crate) mod fields;
 mod validity;
 mod workdir;
 mod writer;
@@ -284,9 +284,13 @@ pub fn render(policy: &ValidPolicy, object: &Value) -> Result<Rendered, RenderEr
     let pss = if policy.pss.level == Level::Privileged {
         None
     } else {
-        let (_, pod) = workload::typed_pod(&out)
+        let (typed_kind, mut pod) = workload::typed_pod(&out)
             .map_err(|m| err(spec_ptr.into(), &format!("not a valid pod spec: {m}")))?
             .ok_or_else(|| err(spec_ptr.into(), "not a pod carrier"))?;
+        if typed_kind == WorkloadKind::Pod {
+            // What the API server defaults before PodSecurity sees the pod.
+            pss::apply_pod_defaults(&mut pod.spec);
+        }
         Some(pss::evaluate(&pod.metadata, &pod.spec, policy.pss)).filter(|e| !e.allowed())
     };
     let denial = (!denied.is_empty() || pss.is_some()).then_some(Denial {
@@ -427,6 +431,7 @@ impl Engine<'_, '_> {
                     Yield::JobRequest {
                         loser_is_a,
                         value,
+                        against_value,
                         against_origin,
                     } => {
                         let (field, against) = if loser_is_a {
@@ -437,7 +442,10 @@ impl Engine<'_, '_> {
                         let denied_before = self.denied.len();
                         self.disallowed(
                             WarningCode::ConflictsWithPolicy,
-                            format!("{who}: {field} {value} cannot stand with {against} from {against_origin} ({})", rule.why),
+                            format!(
+                                "{who}: {field} {value} cannot stand with {against} {against_value} from {against_origin} ({})",
+                                rule.why
+                            ),
                         );
                         validity::yield_top(&rule, &mut a, &mut b, loser_is_a, against_origin);
                         if self.denied.len() > denied_before {

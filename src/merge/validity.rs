@@ -119,6 +119,8 @@ pub(crate) enum Yield {
         loser_is_a: bool,
         /// The requested value.
         value: Value,
+        /// The value it meets.
+        against_value: Value,
         /// Who set the value it meets.
         against_origin: Origin,
     },
@@ -139,15 +141,13 @@ pub(crate) fn step(rule: &Conflict, a: &mut Candidates, b: &mut Candidates) -> Y
     }
     // The lower value yields; at equal rank (the same section) the second field yields.
     let loser_is_a = wa.origin.rank() < wb.origin.rank();
-    let (loser, against_origin) = if loser_is_a {
-        (wa, wb.origin)
-    } else {
-        (wb, wa.origin)
-    };
+    let (loser, against) = if loser_is_a { (wa, wb) } else { (wb, wa) };
+    let against_origin = against.origin;
     if loser.is_job() {
         return Yield::JobRequest {
             loser_is_a,
             value: loser.value.clone(),
+            against_value: against.value.clone(),
             against_origin,
         };
     }

@@ -215,6 +215,11 @@ fn default_image() -> String {
     DEFAULT_WORKDIR_IMAGE.into()
 }
 
+/// The JSON Schema of the policy file (what `ciguard schema` prints).
+pub fn schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(Policy)).unwrap_or_default()
+}
+
 /// A `default` and an `enforced` security context as JSON objects (the field names of
 /// the Kubernetes API), ready for the merge engine.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -26,6 +26,7 @@ pub(crate) struct ContainerView<'a> {
 }
 
 impl<'a> From<&'a Container> for ContainerView<'a> {
+    #[inline]
     fn from(c: &'a Container) -> Self {
         ContainerView {
             name: &c.name,
@@ -40,6 +41,7 @@ impl<'a> From<&'a Container> for ContainerView<'a> {
 }
 
 impl<'a> From<&'a EphemeralContainer> for ContainerView<'a> {
+    #[inline]
     fn from(c: &'a EphemeralContainer) -> Self {
         ContainerView {
             name: &c.name,
@@ -53,17 +55,28 @@ impl<'a> From<&'a EphemeralContainer> for ContainerView<'a> {
     }
 }
 
-/// Every container of the pod, in upstream's visiting order: `initContainers`,
-/// `containers`, then `ephemeralContainers`.
-pub(crate) fn containers(spec: &PodSpec) -> impl Iterator<Item = ContainerView<'_>> {
-    let init = spec.init_containers.iter().flatten().map(ContainerView::from);
-    let regular = spec.containers.iter().map(ContainerView::from);
-    let ephemeral = spec
-        .ephemeral_containers
-        .iter()
-        .flatten()
-        .map(ContainerView::from);
-    init.chain(regular).chain(ephemeral)
+/// Calls `visitor` with every container of the pod, in upstream's visiting order:
+/// `initContainers`, `containers`, then `ephemeralContainers` (upstream `visitContainers`).
+#[inline]
+pub(crate) fn visit_containers<'a>(spec: &'a PodSpec, mut visitor: impl FnMut(ContainerView<'a>)) {
+    for c in spec.init_containers.iter().flatten() {
+        visitor(ContainerView::from(c));
+    }
+    for c in &spec.containers {
+        visitor(ContainerView::from(c));
+    }
+    for c in spec.ephemeral_containers.iter().flatten() {
+        visitor(ContainerView::from(c));
+    }
+}
+
+/// Whether `pred` holds for any container, in visiting order, stopping at the first.
+/// Checks use it as their fast path: an allowed pod is scanned once and nothing is built.
+#[inline]
+pub(crate) fn any_container<'a>(spec: &'a PodSpec, mut pred: impl FnMut(ContainerView<'a>) -> bool) -> bool {
+    spec.init_containers.iter().flatten().any(|c| pred(c.into()))
+        || spec.containers.iter().any(|c| pred(c.into()))
+        || spec.ephemeral_containers.iter().flatten().any(|c| pred(c.into()))
 }
 
 /// Whether the pod declares itself a Windows pod (`spec.os.name: windows`).
@@ -178,7 +191,8 @@ mod tests {
             "ephemeralContainers": [{"name": "e1"}],
         }))
         .unwrap();
-        let names: Vec<_> = containers(&spec).map(|c| c.name).collect();
+        let mut names = Vec::new();
+        visit_containers(&spec, |c| names.push(c.name));
         assert_eq!(names, ["i1", "c1", "c2", "e1"]);
     }
 

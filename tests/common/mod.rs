@@ -73,3 +73,10 @@ pub fn effective<'a>(r: &'a Rendered, name: &str, field: &str) -> Option<&'a Val
         .get(field)
         .or_else(|| spec(r)["securityContext"].get(field))
 }
+
+/// The real binary, run from the repository root.
+pub fn ciguard() -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::new(env!("CARGO_BIN_EXE_ciguard"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}

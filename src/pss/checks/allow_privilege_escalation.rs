@@ -26,13 +26,20 @@ pub(crate) const CHECK: Check = Check {
     ],
 };
 
+fn unrestricted(c: &ContainerView<'_>) -> bool {
+    c.security_context.and_then(|sc| sc.allow_privilege_escalation) != Some(false)
+}
+
 fn v1_8(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
+    if !any_container(spec, |c| unrestricted(&c)) {
+        return CheckResult::Allowed;
+    }
     let mut bad = Vec::new();
-    for c in containers(spec) {
-        if c.security_context.and_then(|sc| sc.allow_privilege_escalation) != Some(false) {
+    visit_containers(spec, |c| {
+        if unrestricted(&c) {
             bad.push(c.name);
         }
-    }
+    });
     if bad.is_empty() {
         return CheckResult::Allowed;
     }

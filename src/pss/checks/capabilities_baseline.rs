@@ -38,27 +38,33 @@ const ALLOWED_1_0: &[&str] = &[
     "SYS_CHROOT",
 ];
 
+fn added<'a>(c: &ContainerView<'a>) -> &'a [String] {
+    c.security_context
+        .and_then(|sc| sc.capabilities.as_ref())
+        .and_then(|caps| caps.add.as_deref())
+        .unwrap_or_default()
+}
+
+fn allowed(cap: &str) -> bool {
+    ALLOWED_1_0.contains(&cap)
+}
+
 fn v1_0(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
+    if !any_container(spec, |c| added(&c).iter().any(|cap| !allowed(cap))) {
+        return CheckResult::Allowed;
+    }
     let mut bad_containers = Vec::new();
     let mut bad_caps = BTreeSet::new();
-    for c in containers(spec) {
-        let added = c
-            .security_context
-            .and_then(|sc| sc.capabilities.as_ref())
-            .and_then(|caps| caps.add.as_deref())
-            .unwrap_or_default();
+    visit_containers(spec, |c| {
         let mut valid = true;
-        for cap in added.iter().filter(|cap| !ALLOWED_1_0.contains(&cap.as_str())) {
+        for cap in added(&c).iter().filter(|cap| !allowed(cap)) {
             valid = false;
             bad_caps.insert(cap.as_str());
         }
         if !valid {
             bad_containers.push(c.name);
         }
-    }
-    if bad_containers.is_empty() {
-        return CheckResult::Allowed;
-    }
+    });
     CheckResult::forbidden(
         "non-default capabilities",
         format!(

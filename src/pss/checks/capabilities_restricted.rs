@@ -31,14 +31,29 @@ pub(crate) const CHECK: Check = Check {
 const CAPABILITY_ALL: &str = "ALL";
 const CAPABILITY_NET_BIND_SERVICE: &str = "NET_BIND_SERVICE";
 
+fn unrestricted(c: &ContainerView<'_>) -> bool {
+    let Some(caps) = c.security_context.and_then(|sc| sc.capabilities.as_ref()) else {
+        return true;
+    };
+    !caps.drop.iter().flatten().any(|d| d == CAPABILITY_ALL)
+        || caps
+            .add
+            .iter()
+            .flatten()
+            .any(|a| a != CAPABILITY_NET_BIND_SERVICE)
+}
+
 fn v1_22(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
+    if !any_container(spec, |c| unrestricted(&c)) {
+        return CheckResult::Allowed;
+    }
     let mut missing_drop_all = Vec::new();
     let mut adding_forbidden = Vec::new();
     let mut forbidden_caps = BTreeSet::new();
-    for c in containers(spec) {
+    visit_containers(spec, |c| {
         let Some(caps) = c.security_context.and_then(|sc| sc.capabilities.as_ref()) else {
             missing_drop_all.push(c.name);
-            continue;
+            return;
         };
         if !caps.drop.iter().flatten().any(|d| d == CAPABILITY_ALL) {
             missing_drop_all.push(c.name);
@@ -56,7 +71,7 @@ fn v1_22(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
         if added_forbidden {
             adding_forbidden.push(c.name);
         }
-    }
+    });
     if missing_drop_all.is_empty() && adding_forbidden.is_empty() {
         return CheckResult::Allowed;
     }

@@ -20,9 +20,12 @@ pub(crate) const CHECK: Check = Check {
 };
 
 fn v1_0(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
+    if !any_container(spec, |c| c.ports.iter().any(|p| p.host_port.unwrap_or(0) != 0)) {
+        return CheckResult::Allowed;
+    }
     let mut bad_containers = Vec::new();
     let mut ports = BTreeSet::new();
-    for c in containers(spec) {
+    visit_containers(spec, |c| {
         let mut valid = true;
         for port in c.ports.iter().filter_map(|p| p.host_port).filter(|&p| p != 0) {
             valid = false;
@@ -31,10 +34,7 @@ fn v1_0(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
         if !valid {
             bad_containers.push(c.name);
         }
-    }
-    if bad_containers.is_empty() {
-        return CheckResult::Allowed;
-    }
+    });
     let ports: Vec<String> = ports.into_iter().collect();
     CheckResult::forbidden(
         "hostPort",

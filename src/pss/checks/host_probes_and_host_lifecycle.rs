@@ -10,8 +10,6 @@
 
 use std::collections::BTreeSet;
 
-use k8s_openapi::api::core::v1::{LifecycleHandler, Probe};
-
 use super::prelude::*;
 
 pub(crate) const CHECK: Check = Check {
@@ -24,50 +22,54 @@ pub(crate) const CHECK: Check = Check {
     }],
 };
 
-fn non_empty(host: Option<&String>) -> Option<&str> {
-    host.map(String::as_str).filter(|h| !h.is_empty())
-}
-
-fn probe_hosts(probe: Option<&Probe>) -> [Option<&str>; 2] {
-    let http = probe
-        .and_then(|p| p.http_get.as_ref())
-        .and_then(|h| non_empty(h.host.as_ref()));
-    let tcp = probe
-        .and_then(|p| p.tcp_socket.as_ref())
-        .and_then(|t| non_empty(t.host.as_ref()));
-    [http, tcp]
-}
-
-fn handler_hosts(handler: Option<&LifecycleHandler>) -> [Option<&str>; 2] {
-    let http = handler
-        .and_then(|h| h.http_get.as_ref())
-        .and_then(|h| non_empty(h.host.as_ref()));
-    let tcp = handler
-        .and_then(|h| h.tcp_socket.as_ref())
-        .and_then(|t| non_empty(t.host.as_ref()));
-    [http, tcp]
+/// Calls `f` with each non-empty host a container's probes and lifecycle handlers target.
+#[inline]
+fn each_host<'a>(c: &ContainerView<'a>, mut f: impl FnMut(&'a str)) {
+    let mut host = |h: &'a Option<String>| {
+        if let Some(h) = h.as_deref().filter(|h| !h.is_empty()) {
+            f(h);
+        }
+    };
+    for probe in [c.liveness_probe, c.readiness_probe, c.startup_probe]
+        .into_iter()
+        .flatten()
+    {
+        if let Some(a) = &probe.http_get {
+            host(&a.host);
+        }
+        if let Some(a) = &probe.tcp_socket {
+            host(&a.host);
+        }
+    }
+    if let Some(lifecycle) = c.lifecycle {
+        for handler in [&lifecycle.post_start, &lifecycle.pre_stop].into_iter().flatten() {
+            if let Some(a) = &handler.http_get {
+                host(&a.host);
+            }
+            if let Some(a) = &handler.tcp_socket {
+                host(&a.host);
+            }
+        }
+    }
 }
 
 fn v1_34(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
-    let mut bad_containers = BTreeSet::new();
-    let mut hosts = BTreeSet::new();
-    for c in containers(spec) {
-        let lifecycle = c.lifecycle;
-        let all = [
-            probe_hosts(c.liveness_probe),
-            probe_hosts(c.readiness_probe),
-            probe_hosts(c.startup_probe),
-            handler_hosts(lifecycle.and_then(|l| l.post_start.as_ref())),
-            handler_hosts(lifecycle.and_then(|l| l.pre_stop.as_ref())),
-        ];
-        for host in all.into_iter().flatten().flatten() {
-            bad_containers.insert(c.name);
-            hosts.insert(host);
-        }
-    }
-    if bad_containers.is_empty() {
+    let uses_host = |c: ContainerView<'_>| {
+        let mut found = false;
+        each_host(&c, |_| found = true);
+        found
+    };
+    if !any_container(spec, uses_host) {
         return CheckResult::Allowed;
     }
+    let mut bad_containers = BTreeSet::new();
+    let mut hosts = BTreeSet::new();
+    visit_containers(spec, |c| {
+        each_host(&c, |host| {
+            bad_containers.insert(c.name);
+            hosts.insert(host);
+        });
+    });
     CheckResult::forbidden(
         "probe or lifecycle host",
         format!(

@@ -56,7 +56,10 @@ mod prelude {
     pub(super) use crate::pss::{
         CheckResult, Level,
         registry::{Check, VersionedCheck},
-        visit::{containers, containers_phrase, is_windows, join_quote, pluralize, setters},
+        visit::{
+            ContainerView, any_container, containers_phrase, is_windows, join_quote, pluralize, setters,
+            visit_containers,
+        },
     };
 }
 

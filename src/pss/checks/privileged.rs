@@ -17,13 +17,20 @@ pub(crate) const CHECK: Check = Check {
     }],
 };
 
+fn privileged(c: &ContainerView<'_>) -> bool {
+    c.security_context.and_then(|sc| sc.privileged) == Some(true)
+}
+
 fn v1_0(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
+    if !any_container(spec, |c| privileged(&c)) {
+        return CheckResult::Allowed;
+    }
     let mut bad = Vec::new();
-    for c in containers(spec) {
-        if c.security_context.and_then(|sc| sc.privileged) == Some(true) {
+    visit_containers(spec, |c| {
+        if privileged(&c) {
             bad.push(c.name);
         }
-    }
+    });
     if bad.is_empty() {
         return CheckResult::Allowed;
     }

@@ -30,17 +30,25 @@ pub(crate) const CHECK: Check = Check {
 };
 
 /// Blocks every procMount but `Default`, whatever the pod (also `procMount_restricted`).
+/// The procMount a container sets, when it is not `Default`.
+fn unmasked<'a>(c: &ContainerView<'a>) -> Option<&'a str> {
+    c.security_context
+        .and_then(|sc| sc.proc_mount.as_deref())
+        .filter(|t| *t != "Default")
+}
+
 pub(super) fn v1_0(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
+    if !any_container(spec, |c| unmasked(&c).is_some()) {
+        return CheckResult::Allowed;
+    }
     let mut bad_containers = Vec::new();
     let mut types = BTreeSet::new();
-    for c in containers(spec) {
-        if let Some(t) = c.security_context.and_then(|sc| sc.proc_mount.as_deref())
-            && t != "Default"
-        {
+    visit_containers(spec, |c| {
+        if let Some(t) = unmasked(&c) {
             bad_containers.push(c.name);
             types.insert(t);
         }
-    }
+    });
     if bad_containers.is_empty() {
         return CheckResult::Allowed;
     }

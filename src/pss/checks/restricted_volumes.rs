@@ -66,9 +66,13 @@ fn restricted_type(v: &Volume) -> Option<&'static str> {
 }
 
 fn v1_0(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
+    let volumes = spec.volumes.as_deref().unwrap_or_default();
+    if volumes.iter().all(allowed) {
+        return CheckResult::Allowed;
+    }
     let mut bad_volumes = Vec::new();
     let mut bad_types = BTreeSet::new();
-    for volume in spec.volumes.iter().flatten() {
+    for volume in volumes {
         if allowed(volume) {
             continue;
         }

@@ -31,17 +31,24 @@ fn v1_0(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
     let pod_value = spec.security_context.as_ref().and_then(|sc| sc.run_as_non_root);
     let pod_bad = pod_value == Some(false);
     let pod_non_root = pod_value == Some(true);
+    let container_bad = |c: ContainerView<'_>| match c.security_context.and_then(|sc| sc.run_as_non_root) {
+        Some(value) => !value,
+        None => !pod_non_root,
+    };
+    if !pod_bad && !any_container(spec, container_bad) {
+        return CheckResult::Allowed;
+    }
 
     let mut explicitly_bad = Vec::new();
     let mut implicitly_bad = Vec::new();
-    for c in containers(spec) {
+    visit_containers(spec, |c| {
         match c.security_context.and_then(|sc| sc.run_as_non_root) {
             Some(false) => explicitly_bad.push(c.name),
             Some(true) => {}
             None if !pod_non_root => implicitly_bad.push(c.name),
             None => {}
         }
-    }
+    });
 
     if pod_bad || !explicitly_bad.is_empty() {
         return CheckResult::forbidden(

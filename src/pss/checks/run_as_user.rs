@@ -26,17 +26,21 @@ pub(crate) const CHECK: Check = Check {
     ],
 };
 
+fn root(c: &ContainerView<'_>) -> bool {
+    c.security_context.and_then(|sc| sc.run_as_user) == Some(0)
+}
+
 fn v1_23(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
     let pod_bad = spec.security_context.as_ref().and_then(|sc| sc.run_as_user) == Some(0);
-    let mut bad = Vec::new();
-    for c in containers(spec) {
-        if c.security_context.and_then(|sc| sc.run_as_user) == Some(0) {
-            bad.push(c.name);
-        }
-    }
-    if !pod_bad && bad.is_empty() {
+    if !pod_bad && !any_container(spec, |c| root(&c)) {
         return CheckResult::Allowed;
     }
+    let mut bad = Vec::new();
+    visit_containers(spec, |c| {
+        if root(&c) {
+            bad.push(c.name);
+        }
+    });
     CheckResult::forbidden(
         "runAsUser=0",
         format!("{} must not set runAsUser=0", setters(pod_bad, &bad)),

@@ -71,6 +71,18 @@ impl<'a> Findings<'a> {
 }
 
 fn check_options(spec: &PodSpec, allowed: &[&[&str]]) -> CheckResult {
+    let invalid = |o: Option<&SELinuxOptions>| o.is_some_and(|o| !Findings::default().check(o, allowed));
+    let pod_options = spec
+        .security_context
+        .as_ref()
+        .and_then(|sc| sc.se_linux_options.as_ref());
+    if !invalid(pod_options)
+        && !any_container(spec, |c| {
+            invalid(c.security_context.and_then(|sc| sc.se_linux_options.as_ref()))
+        })
+    {
+        return CheckResult::Allowed;
+    }
     let mut found = Findings::default();
     let pod_bad = spec
         .security_context
@@ -78,16 +90,13 @@ fn check_options(spec: &PodSpec, allowed: &[&[&str]]) -> CheckResult {
         .and_then(|sc| sc.se_linux_options.as_ref())
         .is_some_and(|o| !found.check(o, allowed));
     let mut bad_containers = Vec::new();
-    for c in containers(spec) {
+    visit_containers(spec, |c| {
         if let Some(o) = c.security_context.and_then(|sc| sc.se_linux_options.as_ref())
             && !found.check(o, allowed)
         {
             bad_containers.push(c.name);
         }
-    }
-    if !pod_bad && bad_containers.is_empty() {
-        return CheckResult::Allowed;
-    }
+    });
     let mut problems = Vec::new();
     if !found.types.is_empty() {
         problems.push(format!(

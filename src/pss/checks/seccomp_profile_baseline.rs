@@ -55,7 +55,7 @@ fn v1_0(meta: &ObjectMeta, spec: &PodSpec) -> CheckResult {
     {
         forbidden.insert(format!("{ANNOTATION_KEY_POD}={}", go_quote(v)));
     }
-    for c in containers(spec) {
+    visit_containers(spec, |c| {
         // Look the key up without building it: the annotation is usually absent.
         let value = annotations.iter().find_map(|(k, v)| {
             (k.strip_prefix(ANNOTATION_KEY_CONTAINER_PREFIX) == Some(c.name)).then_some(v)
@@ -67,7 +67,7 @@ fn v1_0(meta: &ObjectMeta, spec: &PodSpec) -> CheckResult {
                 go_quote(v)
             ));
         }
-    }
+    });
     if forbidden.is_empty() {
         return CheckResult::Allowed;
     }
@@ -82,32 +82,33 @@ fn v1_0(meta: &ObjectMeta, spec: &PodSpec) -> CheckResult {
     )
 }
 
+/// The seccomp profile type a container sets, when it is not allowed.
+fn bad_type<'a>(c: &ContainerView<'a>) -> Option<&'a str> {
+    c.security_context
+        .and_then(|sc| sc.seccomp_profile.as_ref())
+        .map(|p| p.type_.as_str())
+        .filter(|t| !valid_type(t))
+}
+
 /// The `seccompProfile` fields, 1.19, replace the alpha annotations.
 fn v1_19(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
-    let mut bad_values = BTreeSet::new();
     let pod_type = spec
         .security_context
         .as_ref()
         .and_then(|sc| sc.seccomp_profile.as_ref())
         .map(|p| p.type_.as_str())
         .filter(|t| !valid_type(t));
-    if let Some(t) = pod_type {
-        bad_values.insert(t);
+    if pod_type.is_none() && !any_container(spec, |c| bad_type(&c).is_some()) {
+        return CheckResult::Allowed;
     }
+    let mut bad_values: BTreeSet<&str> = pod_type.into_iter().collect();
     let mut bad_containers = Vec::new();
-    for c in containers(spec) {
-        let t = c
-            .security_context
-            .and_then(|sc| sc.seccomp_profile.as_ref())
-            .map(|p| p.type_.as_str());
-        if let Some(t) = t.filter(|t| !valid_type(t)) {
+    visit_containers(spec, |c| {
+        if let Some(t) = bad_type(&c) {
             bad_containers.push(c.name);
             bad_values.insert(t);
         }
-    }
-    if pod_type.is_none() && bad_containers.is_empty() {
-        return CheckResult::Allowed;
-    }
+    });
     CheckResult::forbidden(
         "seccompProfile",
         format!(

@@ -38,13 +38,21 @@ fn v1_19(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
         .map(|p| p.type_.as_str());
     let pod_bad = pod_type.is_some_and(|t| !valid_type(t));
     let pod_set = pod_type.is_some_and(valid_type);
+    let container_bad =
+        |c: ContainerView<'_>| match c.security_context.and_then(|sc| sc.seccomp_profile.as_ref()) {
+            Some(p) => !valid_type(&p.type_),
+            None => !pod_set,
+        };
+    if !pod_bad && !any_container(spec, container_bad) {
+        return CheckResult::Allowed;
+    }
     if let Some(t) = pod_type.filter(|_| pod_bad) {
         bad_values.insert(t);
     }
 
     let mut explicitly_bad = Vec::new();
     let mut implicitly_bad = Vec::new();
-    for c in containers(spec) {
+    visit_containers(spec, |c| {
         match c.security_context.and_then(|sc| sc.seccomp_profile.as_ref()) {
             Some(p) if !valid_type(&p.type_) => {
                 explicitly_bad.push(c.name);
@@ -54,7 +62,7 @@ fn v1_19(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
             None if !pod_set => implicitly_bad.push(c.name),
             None => {}
         }
-    }
+    });
 
     if pod_bad || !explicitly_bad.is_empty() {
         return CheckResult::forbidden(

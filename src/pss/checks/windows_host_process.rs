@@ -18,26 +18,29 @@ pub(crate) const CHECK: Check = Check {
     }],
 };
 
+fn host_process(c: &ContainerView<'_>) -> bool {
+    c.security_context
+        .and_then(|sc| sc.windows_options.as_ref())
+        .and_then(|w| w.host_process)
+        == Some(true)
+}
+
 fn v1_0(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
-    let mut bad = Vec::new();
-    for c in containers(spec) {
-        let host_process = c
-            .security_context
-            .and_then(|sc| sc.windows_options.as_ref())
-            .and_then(|w| w.host_process);
-        if host_process == Some(true) {
-            bad.push(c.name);
-        }
-    }
     let pod_bad = spec
         .security_context
         .as_ref()
         .and_then(|sc| sc.windows_options.as_ref())
         .and_then(|w| w.host_process)
         == Some(true);
-    if !pod_bad && bad.is_empty() {
+    if !pod_bad && !any_container(spec, |c| host_process(&c)) {
         return CheckResult::Allowed;
     }
+    let mut bad = Vec::new();
+    visit_containers(spec, |c| {
+        if host_process(&c) {
+            bad.push(c.name);
+        }
+    });
     CheckResult::forbidden(
         "hostProcess",
         format!(

@@ -1,0 +1,33 @@
+//! `ciguard lint POLICY`: every error with its position, contradictions, unreachable
+//! settings, and what the policy's PSS target would still reject.
+
+use std::io::Write;
+
+use anyhow::Context;
+
+use super::Outcome;
+
+/// Arguments of `ciguard lint`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The policy file
+    policy: String,
+}
+
+/// Runs `ciguard lint`.
+pub fn run(args: Args) -> anyhow::Result<Outcome> {
+    let text =
+        std::fs::read_to_string(&args.policy).with_context(|| format!("failed to read '{}'", args.policy))?;
+    let findings = ciguard::lint::lint(&text, &args.policy)?;
+    let mut stdout = std::io::stdout().lock();
+    for f in &findings {
+        writeln!(stdout, "{f}")?;
+    }
+    if findings.is_empty() {
+        writeln!(stdout, "{}: no findings", args.policy)?;
+        Ok(Outcome::Success)
+    } else {
+        writeln!(stdout, "{}: {} finding(s)", args.policy, findings.len())?;
+        Ok(Outcome::Denied)
+    }
+}

@@ -1,0 +1,487 @@
+//! `ciguard lint`: validates a policy and proves it.
+//!
+//! Beyond the loader's errors (every one with file:line:column), lint looks for
+//! contradictions and unreachable settings, and renders a probe pod per role through the
+//! policy to show what its Pod Security Standards target would still reject, with the
+//! policy key that would fix it.
+
+use std::{collections::BTreeMap, fmt};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::{
+    error::Location,
+    merge::{self, Origin},
+    policy::{self, ContainerKind, PolicyError, PolicyErrors, Role, ValidPolicy, roles::Preset},
+    pss::Level,
+    source::LocationIndex,
+};
+
+/// The kinds of finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Code {
+    /// A value the loader rejects.
+    Invalid,
+    /// Enforced `runAsNonRoot: true` meets an enforced `runAsUser: 0`.
+    RootConflict,
+    /// An allowlist that admits no ID.
+    EmptyAllowlist,
+    /// A `roles` matcher no container can match.
+    UnreachableMatcher,
+    /// A default that an enforced value always hides.
+    HiddenDefault,
+    /// A probe pod rendered through the policy still fails its `pss` target.
+    PssProbe,
+}
+
+impl Code {
+    /// Every code.
+    pub const ALL: [Code; 6] = [
+        Code::Invalid,
+        Code::RootConflict,
+        Code::EmptyAllowlist,
+        Code::UnreachableMatcher,
+        Code::HiddenDefault,
+        Code::PssProbe,
+    ];
+
+    /// The code as text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Invalid => "invalid",
+            Code::RootConflict => "root-conflict",
+            Code::EmptyAllowlist => "empty-allowlist",
+            Code::UnreachableMatcher => "unreachable-matcher",
+            Code::HiddenDefault => "hidden-default",
+            Code::PssProbe => "pss-probe",
+        }
+    }
+
+    /// What the code means.
+    pub fn description(self) -> &'static str {
+        match self {
+            Code::Invalid => "a value the policy loader rejects",
+            Code::RootConflict => {
+                "enforced runAsNonRoot: true together with an enforced runAsUser: 0; the kubelet does not start such a container"
+            }
+            Code::EmptyAllowlist => "an allowlist that admits no ID: every job request is dropped or denied",
+            Code::UnreachableMatcher => {
+                "a roles matcher that no container name can match, or that an earlier matcher always wins over"
+            }
+            Code::HiddenDefault => "a default that an enforced value always hides",
+            Code::PssProbe => {
+                "a plain job pod rendered through the policy still fails the policy's pss target"
+            }
+        }
+    }
+}
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The policy does something the author cannot have meant.
+    Error,
+    /// Dead or surprising configuration.
+    Warning,
+}
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// Its kind.
+    pub code: Code,
+    /// How bad.
+    pub severity: Severity,
+    /// What is wrong.
+    pub message: String,
+    /// Where, when it has a place in the file.
+    pub location: Option<Location>,
+    /// How to fix it.
+    pub help: Option<String>,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sev = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(f, "{sev}[{}]: {}", self.code.as_str(), self.message)?;
+        if let Some(l) = &self.location {
+            write!(f, "\n  --> {l}")?;
+        }
+        if let Some(h) = &self.help {
+            write!(f, "\n  = help: {h}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Lints policy text. `Err` when the text cannot be read as YAML at all; every other
+/// problem is a finding.
+pub fn lint(text: &str, file: &str) -> Result<Vec<Finding>, PolicyErrors> {
+    let policy = match policy::load::from_str(text, file) {
+        Ok(p) => p,
+        Err(errors) => {
+            if crate::source::from_str::<Value>(text, file).is_err() {
+                return Err(errors);
+            }
+            return Ok(errors.0.into_iter().map(invalid).collect());
+        }
+    };
+    let index = LocationIndex::build(text);
+    let at = |path: &str| {
+        let (line, col) = index.key_or_ancestor(path);
+        Some(Location {
+            file: file.to_string(),
+            line,
+            col,
+        })
+    };
+    let mut findings = Vec::new();
+    root_conflicts(&policy, &at, &mut findings);
+    empty_allowlists(&policy, &at, &mut findings);
+    unreachable_matchers(&policy, &at, &mut findings);
+    hidden_defaults(&policy, &at, &mut findings);
+    pss_probes(&policy, &mut findings);
+    Ok(findings)
+}
+
+fn invalid(e: PolicyError) -> Finding {
+    let (location, message) = match e {
+        PolicyError::Syntax(s) => (Some(s.location), s.message),
+        PolicyError::Invalid { location, message } => (Some(location), message),
+        other => (None, other.to_string()),
+    };
+    Finding {
+        code: Code::Invalid,
+        severity: Severity::Error,
+        message,
+        location,
+        help: None,
+    }
+}
+
+type At<'a> = &'a dyn Fn(&str) -> Option<Location>;
+type Ctx = serde_json::Map<String, Value>;
+
+/// The enforced sections, highest first, with their policy keys.
+fn enforced_for(policy: &ValidPolicy, role: Role) -> [(String, &serde_json::Map<String, Value>); 3] {
+    [
+        (format!("{role}.enforced"), &policy.role(role).enforced),
+        ("containers.enforced".into(), &policy.containers.enforced),
+        ("pod.enforced".into(), &policy.pod.enforced),
+    ]
+}
+
+fn root_conflicts(policy: &ValidPolicy, at: At<'_>, out: &mut Vec<Finding>) {
+    for role in Role::ALL {
+        let sections = enforced_for(policy, role);
+        let first = |field: &str| sections.iter().find(|(_, ctx)| ctx.contains_key(field));
+        let (Some((user_key, user)), Some((nonroot_key, nonroot))) =
+            (first("runAsUser"), first("runAsNonRoot"))
+        else {
+            continue;
+        };
+        if user["runAsUser"] == json!(0) && nonroot["runAsNonRoot"] == json!(true) {
+            out.push(Finding {
+                code: Code::RootConflict,
+                severity: Severity::Error,
+                message: format!(
+                    "{user_key}.runAsUser 0 and {nonroot_key}.runAsNonRoot true: {role} containers cannot start as both"
+                ),
+                location: at(&format!("/spec/{}/runAsUser", user_key.replace('.', "/"))),
+                help: Some("enforce a non-zero runAsUser, or do not enforce runAsNonRoot for this role".into()),
+            });
+        }
+    }
+}
+
+fn empty_allowlists(policy: &ValidPolicy, at: At<'_>, out: &mut Vec<Finding>) {
+    for (key, list) in [
+        ("allowedUsers", &policy.allowed_users),
+        ("allowedGroups", &policy.allowed_groups),
+    ] {
+        if let Some(set) = list
+            && set.admits_nothing()
+        {
+            out.push(Finding {
+                code: Code::EmptyAllowlist,
+                severity: Severity::Error,
+                message: format!("{key} {set} admits no ID: every job request for it is dropped or denied"),
+                location: at(&format!("/spec/{key}")),
+                help: Some(format!(
+                    "remove {key} to allow any non-root ID, or add an inclusion"
+                )),
+            });
+        }
+    }
+}
+
+/// Whether some valid container name (a DNS-1123 label) can match a glob.
+fn glob_can_match(glob: &str) -> bool {
+    let literal = glob.chars().filter(|c| *c != '*').count();
+    literal <= 63
+        && glob
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '*' | '?'))
+}
+
+fn unreachable_matchers(policy: &ValidPolicy, at: At<'_>, out: &mut Vec<Finding>) {
+    let matchers = &policy.spec().roles;
+    for (i, m) in matchers.iter().enumerate() {
+        let path = format!("/spec/roles/{i}");
+        let shadow = matchers[..i].iter().position(|e| {
+            e.pod_selector.is_none() && e.container_names.iter().any(|g| g.chars().all(|c| c == '*'))
+        });
+        let message = if let Some(j) = shadow {
+            format!("roles[{i}] is never used: roles[{j}] matches every container first")
+        } else if !m.container_names.iter().any(|g| glob_can_match(g)) {
+            format!(
+                "roles[{i}] containerNames {:?} cannot match any container name (lowercase letters, digits and '-', at most 63)",
+                m.container_names
+            )
+        } else {
+            continue;
+        };
+        out.push(Finding {
+            code: Code::UnreachableMatcher,
+            severity: Severity::Warning,
+            message,
+            location: at(&path),
+            help: None,
+        });
+    }
+}
+
+fn hidden_defaults(policy: &ValidPolicy, at: At<'_>, out: &mut Vec<Finding>) {
+    let mut pairs: Vec<(String, &Ctx, String, &Ctx)> = vec![
+        (
+            "pod.default".into(),
+            &policy.pod.default,
+            "pod.enforced".into(),
+            &policy.pod.enforced,
+        ),
+        (
+            "containers.default".into(),
+            &policy.containers.default,
+            "containers.enforced".into(),
+            &policy.containers.enforced,
+        ),
+    ];
+    for role in Role::ALL {
+        let r = policy.role(role);
+        pairs.push((
+            format!("{role}.default"),
+            &r.default,
+            format!("{role}.enforced"),
+            &r.enforced,
+        ));
+        pairs.push((
+            format!("{role}.default"),
+            &r.default,
+            "containers.enforced".into(),
+            &policy.containers.enforced,
+        ));
+    }
+    for (dkey, default, ekey, enforced) in pairs {
+        for (field, value) in default {
+            let hidden = match field.as_str() {
+                // Dropping is a union: an enforced drop list hides nothing.
+                "capabilities" => {
+                    value.get("add").is_some()
+                        && enforced.get("capabilities").and_then(|c| c.get("add")).is_some()
+                }
+                _ => enforced.contains_key(field),
+            };
+            if hidden {
+                let f = if field == "capabilities" {
+                    "capabilities.add"
+                } else {
+                    field.as_str()
+                };
+                out.push(Finding {
+                    code: Code::HiddenDefault,
+                    severity: Severity::Warning,
+                    message: format!("{dkey}.{f} never applies: {ekey}.{f} always wins over it"),
+                    location: at(&format!("/spec/{}/{field}", dkey.replace('.', "/"))),
+                    help: Some(format!("remove {dkey}.{f}")),
+                });
+            }
+        }
+    }
+}
+
+/// Probe containers, per preset: (name, kind, pod labels).
+fn probe_candidates(policy: &ValidPolicy) -> Vec<(String, ContainerKind, BTreeMap<String, String>)> {
+    let none = BTreeMap::new;
+    let mut c: Vec<(String, ContainerKind, BTreeMap<String, String>)> = Vec::new();
+    for m in &policy.spec().roles {
+        for g in &m.container_names {
+            let name = g.replace(['*', '?'], "x");
+            let labels: BTreeMap<String, String> = m
+                .pod_selector
+                .as_ref()
+                .and_then(|s| s.match_labels.clone())
+                .unwrap_or_default();
+            c.push((name.clone(), ContainerKind::Container, labels.clone()));
+            c.push((name, ContainerKind::Init, labels));
+        }
+    }
+    let fixed: &[(&str, ContainerKind)] = match policy.spec().preset {
+        Preset::Generic => &[
+            ("build", ContainerKind::Container),
+            ("init", ContainerKind::Init),
+            ("sidecar", ContainerKind::Sidecar),
+        ],
+        Preset::GitlabRunner => &[
+            ("build", ContainerKind::Container),
+            ("helper", ContainerKind::Container),
+            ("svc-0", ContainerKind::Container),
+            ("init-permissions", ContainerKind::Init),
+        ],
+        Preset::Woodpecker => &[
+            ("step", ContainerKind::Container),
+            ("init", ContainerKind::Init),
+            ("sidecar", ContainerKind::Sidecar),
+        ],
+        Preset::Tekton => &[
+            ("step-build", ContainerKind::Container),
+            ("sidecar-tekton-log-results", ContainerKind::Container),
+            ("sidecar-db", ContainerKind::Container),
+        ],
+    };
+    c.extend(fixed.iter().map(|(n, k)| (n.to_string(), *k, none())));
+    if policy.spec().preset == Preset::Woodpecker {
+        c.push((
+            "service".into(),
+            ContainerKind::Container,
+            [("service".to_string(), "db".to_string())].into(),
+        ));
+    }
+    c
+}
+
+/// The policy key that fixes a failed check, or where the offending value came from.
+fn fix_for(check: &str, origin: Option<Origin>) -> String {
+    let (field, suggestion) = match check {
+        "allowPrivilegeEscalation" => (
+            "allowPrivilegeEscalation",
+            "set containers.default.allowPrivilegeEscalation: false",
+        ),
+        "capabilities_restricted" => (
+            "capabilities.drop",
+            "set containers.default.capabilities: {drop: [ALL]}",
+        ),
+        "capabilities_baseline" => ("capabilities.add", "add no capability beyond the baseline set"),
+        "runAsNonRoot" => ("runAsNonRoot", "set pod.default.runAsNonRoot: true"),
+        "runAsUser" => (
+            "runAsUser",
+            "set a non-zero runAsUser (pod.default.runAsUser: 1000)",
+        ),
+        "seccompProfile_restricted" | "seccompProfile_baseline" => (
+            "seccompProfile",
+            "set pod.default.seccompProfile: {type: RuntimeDefault}",
+        ),
+        "privileged" => ("privileged", "do not set privileged: true"),
+        "procMount" | "procMount_restricted" => ("procMount", "do not set procMount: Unmasked"),
+        "seLinuxOptions" => (
+            "seLinuxOptions",
+            "use an allowed SELinux type (container_t) and no user or role",
+        ),
+        "appArmorProfile" => (
+            "appArmorProfile",
+            "use appArmorProfile type RuntimeDefault or Localhost",
+        ),
+        "windowsHostProcess" => ("windowsOptions", "do not set windowsOptions.hostProcess: true"),
+        _ => (
+            "",
+            "this is not a security-context setting; the runner's pod must change",
+        ),
+    };
+    match origin {
+        Some(o) if !field.is_empty() => format!("{field} comes from {o}: change it there ({suggestion})"),
+        _ => suggestion.to_string(),
+    }
+}
+
+fn pss_probes(policy: &ValidPolicy, out: &mut Vec<Finding>) {
+    if policy.pss.level == Level::Privileged {
+        return;
+    }
+    let mut seen_roles = Vec::new();
+    let mut seen_messages = Vec::new();
+    for (name, kind, labels) in probe_candidates(policy) {
+        let role = policy.role_of(&labels, &name, kind);
+        if seen_roles.contains(&role) {
+            continue;
+        }
+        seen_roles.push(role);
+        let probe = json!({"name": name, "image": "registry.example/ci-job:latest"});
+        let mut pod = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": format!("ciguard-probe-{role}"), "labels": labels},
+            "spec": {"containers": []},
+        });
+        match kind {
+            ContainerKind::Container => pod["spec"]["containers"] = json!([probe]),
+            ContainerKind::Init | ContainerKind::Sidecar => {
+                let mut init = probe;
+                if kind == ContainerKind::Sidecar {
+                    init["restartPolicy"] = json!("Always");
+                }
+                // Alone in the pod, so that only its own verdict is reported.
+                pod["spec"]["initContainers"] = json!([init]);
+            }
+        }
+        let Ok(rendered) = merge::render(policy, &pod) else {
+            continue;
+        };
+        let Some(evaluation) = rendered.denial.and_then(|d| d.pss) else {
+            continue;
+        };
+        let message = evaluation.message();
+        if seen_messages.contains(&message) {
+            continue;
+        }
+        seen_messages.push(message.clone());
+        let help: Vec<String> = evaluation
+            .violations
+            .iter()
+            .map(|v| {
+                let field = fix_field(v.check);
+                let origin = rendered
+                    .provenance
+                    .iter()
+                    .find(|p| {
+                        p.field.field == field && p.field.container.as_ref().is_some_and(|(_, n)| *n == name)
+                    })
+                    .map(|p| p.origin);
+                format!("{}: {}", v.check, fix_for(v.check, origin))
+            })
+            .collect();
+        out.push(Finding {
+            code: Code::PssProbe,
+            severity: Severity::Error,
+            message: format!("a plain {role} container (\"{name}\") would be rejected: {message}"),
+            location: None,
+            help: Some(help.join("; ")),
+        });
+    }
+}
+
+fn fix_field(check: &str) -> &'static str {
+    match check {
+        "allowPrivilegeEscalation" => "allowPrivilegeEscalation",
+        "runAsNonRoot" => "runAsNonRoot",
+        "runAsUser" => "runAsUser",
+        "privileged" => "privileged",
+        "capabilities_baseline" => "capabilities.add",
+        "capabilities_restricted" => "capabilities.drop",
+        "procMount" | "procMount_restricted" => "procMount",
+        _ => "",
+    }
+}
