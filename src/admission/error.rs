@@ -96,10 +96,13 @@ impl IntoResponse for ApiError {
     /// A Kubernetes `Status` object as JSON.
     fn into_response(self) -> Response {
         let (status, reason) = self.status();
-        if let ApiError::Internal(detail) = &self {
-            tracing::error!(%detail, "internal error");
+        let message = self.message();
+        match &self {
+            ApiError::Internal(detail) => tracing::error!(%detail, "internal error"),
+            ApiError::NotReady => {}
+            _ => tracing::info!(status = status.as_u16(), %message, "request refused"),
         }
-        let body = Status::failure(&self.message(), reason).with_code(status.as_u16());
+        let body = Status::failure(&message, reason).with_code(status.as_u16());
         let mut response = (status, Json(body)).into_response();
         response.extensions_mut().insert(self.outcome());
         response
