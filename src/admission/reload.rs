@@ -217,9 +217,39 @@ impl Reloader {
     }
 }
 
-/// Watches the directories and runs the reloader; the watcher stops when dropped.
-pub(crate) fn spawn(mut reloader: Reloader) -> Result<(RecommendedWatcher, JoinHandle<()>), ServeError> {
+/// Watches the directories and runs the reloader; the watcher stops when dropped. When
+/// the directories cannot be watched (e.g. the inotify limits are reached), the error is
+/// logged and only the periodic re-check runs.
+pub(crate) fn spawn(mut reloader: Reloader) -> (Option<RecommendedWatcher>, JoinHandle<()>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<()>();
+    let watcher = match watch(&reloader.dirs(), tx) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            let source = std::error::Error::source(&e).map(ToString::to_string);
+            tracing::error!(error = %e, source, every = ?RESYNC, "file changes will only be seen by the periodic re-check");
+            None
+        }
+    };
+    let task = tokio::spawn(async move {
+        let mut resync = tokio::time::interval(RESYNC);
+        resync.tick().await;
+        let mut watching = true;
+        loop {
+            tokio::select! {
+                event = rx.recv(), if watching => match event {
+                    Some(()) => settle(&mut rx).await,
+                    None => watching = false,
+                },
+                _ = resync.tick() => {}
+            }
+            reloader.check();
+        }
+    });
+    (watcher, task)
+}
+
+/// A watcher on `dirs` that sends `()` for every event that may change a file.
+fn watch(dirs: &[PathBuf], tx: mpsc::UnboundedSender<()>) -> Result<RecommendedWatcher, ServeError> {
     let handler = move |event: notify::Result<notify::Event>| {
         let relevant = match event {
             Ok(e) => !matches!(
@@ -237,33 +267,18 @@ pub(crate) fn spawn(mut reloader: Reloader) -> Result<(RecommendedWatcher, JoinH
             let _ = tx.send(());
         }
     };
-    let dirs = reloader.dirs();
     let watch_error = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ServeError::Watch { path, source }
     };
     let first = dirs.first().cloned().unwrap_or_default();
     let mut watcher = notify::recommended_watcher(handler).map_err(watch_error(&first))?;
-    for dir in &dirs {
+    for dir in dirs {
         watcher
             .watch(dir, RecursiveMode::NonRecursive)
             .map_err(watch_error(dir))?;
     }
-    let task = tokio::spawn(async move {
-        let mut resync = tokio::time::interval(RESYNC);
-        resync.tick().await;
-        loop {
-            tokio::select! {
-                event = rx.recv() => match event {
-                    Some(()) => settle(&mut rx).await,
-                    None => break,
-                },
-                _ = resync.tick() => {}
-            }
-            reloader.check();
-        }
-    });
-    Ok((watcher, task))
+    Ok(watcher)
 }
 
 /// Waits until no event came for [`SETTLE`], at most [`MAX_SETTLE`].

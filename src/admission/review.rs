@@ -382,3 +382,71 @@ pub fn respond(request: &Request, decision: &Decision) -> Result<Vec<u8>, serde_
     }
     serde_json::to_vec(&review)
 }
+
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
+    use serde_json::json;
+
+    use super::*;
+
+    fn raw(value: Value) -> RawObject {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn pod(images: &[(&str, &str)]) -> Value {
+        let containers: Vec<Value> = images
+            .iter()
+            .map(|(n, i)| json!({"name": n, "image": i}))
+            .collect();
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": containers}})
+    }
+
+    #[rstest]
+    #[case::same(&[("a", "x:1")], &[("a", "x:1")], false)]
+    #[case::new_image(&[("a", "x:1")], &[("a", "x:2")], true)]
+    #[case::renamed(&[("a", "x:1")], &[("b", "x:1")], true)]
+    #[case::added(&[("a", "x:1")], &[("a", "x:1"), ("b", "y")], true)]
+    fn image_changes(#[case] old: &[(&str, &str)], #[case] new: &[(&str, &str)], #[case] changed: bool) {
+        assert_eq!(changes_images(Some(&raw(pod(old))), &pod(new)), changed);
+    }
+
+    #[test]
+    fn a_missing_old_object_counts_as_a_change() {
+        assert!(changes_images(None, &pod(&[("a", "x")])));
+    }
+
+    #[test]
+    fn raw_objects_keep_every_field_and_parse_metadata() {
+        let value = json!({"kind": "Pod", "metadata": {"name": "p", "labels": {"a": "b"}}, "x-unknown": [1]});
+        let object = raw(value.clone());
+        assert_eq!(object.value(), &value);
+        assert_eq!(object.meta().name.as_deref(), Some("p"));
+        let bad: Result<RawObject, _> = serde_json::from_value(json!({"metadata": {"name": 1}}));
+        assert!(bad.unwrap_err().to_string().starts_with("metadata: "));
+    }
+
+    #[rstest]
+    #[case::pod("", "v1", "Pod", Some(WorkloadKind::Pod))]
+    #[case::deployment("apps", "v1", "Deployment", Some(WorkloadKind::Deployment))]
+    #[case::cronjob("batch", "v1", "CronJob", Some(WorkloadKind::CronJob))]
+    #[case::configmap("", "v1", "ConfigMap", None)]
+    #[case::foreign_pod("example.com", "v1", "Pod", None)]
+    fn carriers(
+        #[case] group: &str,
+        #[case] version: &str,
+        #[case] kind: &str,
+        #[case] expected: Option<WorkloadKind>,
+    ) {
+        let body = json!({
+            "apiVersion": API_VERSION, "kind": KIND,
+            "request": {
+                "uid": "u", "kind": {"group": group, "version": version, "kind": kind},
+                "resource": {"group": group, "version": version, "resource": "x"},
+                "operation": "CREATE", "userInfo": {}, "object": null, "oldObject": null,
+            }
+        });
+        let request = parse(&serde_json::to_vec(&body).unwrap()).unwrap();
+        assert_eq!(carrier(&request), expected);
+    }
+}

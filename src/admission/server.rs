@@ -108,7 +108,7 @@ impl Server {
         } = self;
         let addr = config.addr;
         let handle: Handle<SocketAddr> = Handle::new();
-        let (watcher, reload_task) = reload::spawn(reloader)?;
+        let (watcher, reload_task) = reload::spawn(reloader);
         let shutdown = tokio::spawn(shutdown_on_signal(handle.clone(), state.clone(), config.clone()));
         let ready = tokio::spawn(ready_when_listening(handle.clone(), state.clone(), tls.is_some()));
         let app = router(state.clone()).into_make_service();
