@@ -3,7 +3,7 @@
 use std::{sync::Arc, time::Instant};
 
 use axum::{
-    body::Body,
+    body::{Body, HttpBody},
     extract::{Request as HttpRequest, State},
     http::{Uri, header},
     middleware::Next,
@@ -37,7 +37,8 @@ pub(super) async fn validate(State(state): State<Arc<AppState>>, body: Body) -> 
 /// Reads at most [`BODY_LIMIT`] bytes. A larger body is read on, and discarded, up to
 /// [`DRAIN_LIMIT`], so the client gets its 413 instead of a reset connection.
 async fn read_body(mut body: Body) -> Result<Vec<u8>, ApiError> {
-    let mut out = Vec::new();
+    let expected = usize::try_from(body.size_hint().lower()).unwrap_or(usize::MAX);
+    let mut out = Vec::with_capacity(expected.min(BODY_LIMIT));
     let mut seen = 0usize;
     while let Some(frame) = body.frame().await {
         let Ok(data) = frame.map_err(ApiError::Body)?.into_data() else {
