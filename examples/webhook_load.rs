@@ -78,7 +78,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .join("ciguard"),
     };
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let audit = dir.path().join("audit.jsonl");
+    // Not in the watched certificate directory: every audit line would be a file event.
+    let audit_dir = tempfile::tempdir()?;
+    let audit = audit_dir.path().join("audit.jsonl");
     let child = Command::new(&server_bin)
         .arg("serve")
         .arg("--policy")
@@ -178,9 +180,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ms(pct(&all.scheduled, 0.99))
     );
     println!("server peak RSS (VmHWM): {hwm}");
+    let (user, system) = server_cpu;
     println!(
-        "CPU: server {server_cpu:.1} s ({:.0} µs/request), client {client_cpu:.1} s, wall {elapsed:.1} s",
-        server_cpu * 1e6 / ok.max(1) as f64
+        "CPU: server {:.1} s ({user:.1} user + {system:.1} system, {:.0} µs/request), client {:.1} s, wall \
+         {elapsed:.1} s",
+        user + system,
+        (user + system) * 1e6 / ok.max(1) as f64,
+        client_cpu.0 + client_cpu.1,
     );
     if all.errors > 0 {
         bail!("{} requests failed", all.errors);
@@ -233,14 +239,14 @@ fn peak_rss(pid: u32) -> anyhow::Result<String> {
     Ok(format!("{:.1} MiB", kib / 1024.0))
 }
 
-/// User + system CPU time of a process (`self` or a pid), from /proc/<pid>/stat.
-fn cpu_seconds(pid: &str) -> anyhow::Result<f64> {
+/// User and system CPU time of a process (`self` or a pid), from /proc/<pid>/stat.
+fn cpu_seconds(pid: &str) -> anyhow::Result<(f64, f64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // Fields after the command name (which may hold spaces): state is field 3.
     let rest = stat.rsplit_once(')').context("malformed stat")?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
-    Ok(ticks / 100.0) // USER_HZ
+    let (user, system): (f64, f64) = (fields[11].parse()?, fields[12].parse()?);
+    Ok((user / 100.0, system / 100.0)) // USER_HZ
 }
 
 async fn wait_ready(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {

@@ -14,11 +14,11 @@
 //! dropped with nothing in its place.
 
 use std::{
-    io::{LineWriter, Write},
+    io::{BufWriter, Write},
     path::PathBuf,
     sync::{
         Mutex,
-        mpsc::{self, SyncSender, TrySendError},
+        mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError},
     },
     thread::JoinHandle,
     time::{SystemTime, UNIX_EPOCH},
@@ -88,15 +88,7 @@ impl Audit {
         let (tx, rx) = mpsc::sync_channel::<Option<String>>(QUEUE);
         let thread = std::thread::Builder::new()
             .name("ciguard-audit".into())
-            .spawn(move || {
-                let mut out = LineWriter::new(writer);
-                while let Ok(Some(line)) = rx.recv() {
-                    if let Err(e) = writeln!(out, "{line}") {
-                        tracing::error!(error = %e, "failed to write the audit log");
-                    }
-                }
-                let _ = out.flush();
-            });
+            .spawn(move || write_lines(&rx, writer));
         match thread {
             Ok(handle) => Audit {
                 tx: Some(tx),
@@ -107,6 +99,11 @@ impl Audit {
                 Self::off()
             }
         }
+    }
+
+    /// Whether lines are written anywhere.
+    pub fn is_on(&self) -> bool {
+        self.tx.is_some()
     }
 
     /// Queues one line; `false` when it had to be dropped.
@@ -130,6 +127,38 @@ impl Audit {
             let _ = handle.join();
         }
     }
+}
+
+/// The writer thread: waits for a line, writes it and every line queued behind it, then
+/// flushes; so a burst costs one write, and a quiet log is never behind.
+fn write_lines(rx: &Receiver<Option<String>>, writer: Box<dyn Write + Send>) {
+    let mut out = BufWriter::with_capacity(64 * 1024, writer);
+    let write = |out: &mut BufWriter<_>, line: &str| {
+        if let Err(e) = writeln!(out, "{line}") {
+            tracing::error!(error = %e, "failed to write the audit log");
+        }
+    };
+    while let Ok(Some(line)) = rx.recv() {
+        write(&mut out, &line);
+        let mut closed = false;
+        loop {
+            match rx.try_recv() {
+                Ok(Some(line)) => write(&mut out, &line),
+                Ok(None) | Err(TryRecvError::Disconnected) => {
+                    closed = true;
+                    break;
+                }
+                Err(TryRecvError::Empty) => break,
+            }
+        }
+        if let Err(e) = out.flush() {
+            tracing::error!(error = %e, "failed to write the audit log");
+        }
+        if closed {
+            break;
+        }
+    }
+    let _ = out.flush();
 }
 
 /// One audit line.

@@ -136,14 +136,16 @@ impl AppState {
         for reason in &decision.denial_reasons {
             self.metrics.denial(reason);
         }
-        let record = audit::Record::new(endpoint, policy.name(), request, decision);
-        match serde_json::to_string(&record) {
-            Ok(line) => {
-                if !self.audit.write(line) {
-                    self.metrics.audit_dropped();
+        if self.audit.is_on() {
+            let record = audit::Record::new(endpoint, policy.name(), request, decision);
+            match serde_json::to_string(&record) {
+                Ok(line) => {
+                    if !self.audit.write(line) {
+                        self.metrics.audit_dropped();
+                    }
                 }
+                Err(e) => tracing::error!(error = %e, "failed to encode an audit line"),
             }
-            Err(e) => tracing::error!(error = %e, "failed to encode an audit line"),
         }
         match decision.outcome {
             Outcome::Denied | Outcome::Invalid => tracing::info!(
