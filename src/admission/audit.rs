@@ -35,7 +35,7 @@ use super::{
 use crate::merge::Change;
 
 /// How many lines may wait for the writer before new ones are dropped (and counted).
-const QUEUE: usize = 16 * 1024;
+const QUEUE: usize = 4096;
 
 /// Where audit lines go.
 #[derive(Debug, Clone, PartialEq, Eq)]
