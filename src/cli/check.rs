@@ -13,7 +13,7 @@ use std::{
 use anyhow::{Context, anyhow};
 use ciguard::{
     pss::{self, Evaluation, Level, LevelVersion, Version},
-    workload::{self, Document, WorkloadKind},
+    workload::{self, Document, WorkloadError, WorkloadKind},
 };
 use serde::Serialize;
 
@@ -123,13 +123,26 @@ fn target(args: &Args) -> anyhow::Result<LevelVersion> {
 /// A document, and its verdict when it carries a pod.
 type Checked = (Document, Option<Evaluation>);
 
+/// One thing to read: an input as given (a file or `-`), or a file found in a directory.
+enum Unit {
+    /// Read with `workload::read_inputs`, which reports a missing path or stdin errors.
+    Input(String),
+    /// A `*.yaml`, `*.yml` or `*.json` file found while walking a directory.
+    Found(PathBuf),
+}
+
 /// Reads and evaluates every input document, in input order (the order
 /// `workload::read_inputs` reads them). Files are read, parsed and evaluated on every
 /// core; the first error in input order wins.
 fn check_inputs(inputs: &[String], target: LevelVersion) -> anyhow::Result<Vec<Checked>> {
     let mut units = Vec::new();
     for input in inputs {
-        expand(input, &mut units)?;
+        let path = Path::new(input);
+        if input != "-" && path.is_dir() {
+            walk(path, &mut units)?;
+        } else {
+            units.push(Unit::Input(input.clone()));
+        }
     }
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let chunk = units.len().div_ceil(threads).max(64);
@@ -156,11 +169,22 @@ fn check_inputs(inputs: &[String], target: LevelVersion) -> anyhow::Result<Vec<C
     Ok(out)
 }
 
-/// One input unit (a file, or `-`) after another: read, parse, evaluate.
-fn check_units(units: &[String], target: LevelVersion) -> anyhow::Result<Vec<Checked>> {
+/// One unit after another: read, parse, evaluate.
+fn check_units(units: &[Unit], target: LevelVersion) -> anyhow::Result<Vec<Checked>> {
     let mut out = Vec::new();
     for unit in units {
-        for doc in workload::read_inputs(std::slice::from_ref(unit))? {
+        let docs = match unit {
+            Unit::Input(input) => workload::read_inputs(std::slice::from_ref(input))?,
+            Unit::Found(path) => {
+                let name = path.display().to_string();
+                let text = std::fs::read_to_string(path).map_err(|source| WorkloadError::Read {
+                    path: name.clone(),
+                    source,
+                })?;
+                workload::parse_text(&text, &name)?
+            }
+        };
+        for doc in docs {
             let eval = evaluate(&doc, target)?;
             out.push((doc, eval));
         }
@@ -168,30 +192,32 @@ fn check_units(units: &[String], target: LevelVersion) -> anyhow::Result<Vec<Che
     Ok(out)
 }
 
-/// Expands a directory into its `*.yaml`, `*.yml` and `*.json` files, recursively and in
-/// sorted order, exactly as `workload::read_inputs` walks it; other inputs stay as given.
-fn expand(input: &str, out: &mut Vec<String>) -> anyhow::Result<()> {
-    let path = Path::new(input);
-    if input == "-" || !path.is_dir() {
-        out.push(input.to_string());
-        return Ok(());
-    }
-    walk(path, out).with_context(|| format!("failed to read '{input}'"))
-}
-
-fn walk(dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
-    let mut entries = std::fs::read_dir(dir)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<std::io::Result<Vec<PathBuf>>>()?;
-    entries.sort();
-    for entry in entries {
-        if entry.is_dir() {
-            walk(&entry, out)?;
+/// Walks a directory as `workload::read_inputs` does: recursively, in sorted order,
+/// keeping `*.yaml`, `*.yml` and `*.json` files.
+fn walk(dir: &Path, out: &mut Vec<Unit>) -> Result<(), WorkloadError> {
+    let err = |source| WorkloadError::Read {
+        path: dir.display().to_string(),
+        source,
+    };
+    let mut entries = std::fs::read_dir(dir)
+        .map_err(err)?
+        .map(|e| e.map(|e| (e.path(), e.file_type())))
+        .collect::<std::io::Result<Vec<_>>>()
+        .map_err(err)?;
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    for (path, file_type) in entries {
+        // The entry's type needs no stat; a symlink is followed, as `Path::is_dir` does.
+        let is_dir = match file_type {
+            Ok(t) if !t.is_symlink() => t.is_dir(),
+            _ => path.is_dir(),
+        };
+        if is_dir {
+            walk(&path, out)?;
         } else if matches!(
-            entry.extension().and_then(|e| e.to_str()),
+            path.extension().and_then(|e| e.to_str()),
             Some("yaml" | "yml" | "json")
         ) {
-            out.push(entry.display().to_string());
+            out.push(Unit::Found(path));
         }
     }
     Ok(())
