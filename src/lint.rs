@@ -457,7 +457,8 @@ fn pss_probes(policy: &ValidPolicy, out: &mut Vec<Finding>) {
                     .provenance
                     .iter()
                     .find(|p| {
-                        p.field.field == field && p.field.container.as_ref().is_some_and(|(_, n)| *n == name)
+                        p.field.field == field
+                            && p.field.container.as_ref().is_some_and(|(_, n)| **n == *name)
                     })
                     .map(|p| p.origin);
                 format!("{}: {}", v.check, fix_for(v.check, origin))

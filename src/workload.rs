@@ -134,6 +134,26 @@ impl WorkloadKind {
         }
     }
 
+    /// The keys from the object to the pod's `spec`.
+    pub fn spec_path(self) -> &'static [&'static str] {
+        match self {
+            Self::Pod => &["spec"],
+            Self::PodTemplate => &["template", "spec"],
+            Self::CronJob => &["spec", "jobTemplate", "spec", "template", "spec"],
+            _ => &["spec", "template", "spec"],
+        }
+    }
+
+    /// The keys from the object to the pod's `metadata`.
+    pub fn metadata_path(self) -> &'static [&'static str] {
+        match self {
+            Self::Pod => &["metadata"],
+            Self::PodTemplate => &["template", "metadata"],
+            Self::CronJob => &["spec", "jobTemplate", "spec", "template", "metadata"],
+            _ => &["spec", "template", "metadata"],
+        }
+    }
+
     /// JSON pointer of the pod's `spec`.
     pub fn spec_pointer(self) -> &'static str {
         match self {
@@ -154,16 +174,52 @@ pub struct TypedPod {
     pub spec: PodSpec,
 }
 
+/// The value at a path of object keys (no JSON-pointer unescaping, no allocation).
+pub fn at<'v>(mut v: &'v Value, keys: &[&str]) -> Option<&'v Value> {
+    for k in keys {
+        v = v.as_object()?.get(*k)?;
+    }
+    Some(v)
+}
+
+/// The value at a path of object keys, mutably.
+pub fn at_mut<'v>(mut v: &'v mut Value, keys: &[&str]) -> Option<&'v mut Value> {
+    for k in keys {
+        v = v.as_object_mut()?.get_mut(*k)?;
+    }
+    Some(v)
+}
+
+/// The parts of a pod's metadata the Pod Security checks read; the rest (managedFields,
+/// ownerReferences, …) is skipped rather than parsed.
+#[derive(Deserialize)]
+struct PodMeta {
+    name: Option<String>,
+    namespace: Option<String>,
+    labels: Option<std::collections::BTreeMap<String, String>>,
+    annotations: Option<std::collections::BTreeMap<String, String>>,
+}
+
 /// Reads the pod of an object that carries one. `Ok(None)` for objects that carry none.
+/// The metadata holds name, namespace, labels and annotations only.
 pub fn typed_pod(object: &Value) -> Result<Option<(WorkloadKind, TypedPod)>, String> {
     let Some(kind) = WorkloadKind::of(object) else {
         return Ok(None);
     };
-    let metadata = match object.pointer(kind.metadata_pointer()) {
+    let metadata = match at(object, kind.metadata_path()) {
         None | Some(Value::Null) => ObjectMeta::default(),
-        Some(m) => ObjectMeta::deserialize(m).map_err(|e| format!("{}: {e}", kind.metadata_pointer()))?,
+        Some(m) => {
+            let m = PodMeta::deserialize(m).map_err(|e| format!("{}: {e}", kind.metadata_pointer()))?;
+            ObjectMeta {
+                name: m.name,
+                namespace: m.namespace,
+                labels: m.labels,
+                annotations: m.annotations,
+                ..ObjectMeta::default()
+            }
+        }
     };
-    let spec = match object.pointer(kind.spec_pointer()) {
+    let spec = match at(object, kind.spec_path()) {
         None | Some(Value::Null) => return Err(format!("{}: missing pod spec", kind.spec_pointer())),
         Some(s) => PodSpec::deserialize(s).map_err(|e| format!("{}: {e}", kind.spec_pointer()))?,
     };

@@ -220,7 +220,7 @@ impl<'a> Record<'a> {
 impl<'a> From<&'a Change> for AuditChange<'a> {
     fn from(c: &'a Change) -> Self {
         AuditChange {
-            container: c.field.container.as_ref().map(|(_, name)| name.as_str()),
+            container: c.field.container.as_ref().map(|(_, name)| &**name),
             field: &c.field.field,
             old: c.old.as_ref(),
             new: c.new.as_ref(),

@@ -55,12 +55,36 @@ impl RawObject {
     }
 }
 
+/// The metadata fields ciguard reads from an object; the rest (managedFields, owner
+/// references, …) stays in the raw value and is not parsed twice.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Meta {
+    name: Option<String>,
+    generate_name: Option<String>,
+    namespace: Option<String>,
+    uid: Option<String>,
+    labels: Option<std::collections::BTreeMap<String, String>>,
+    annotations: Option<std::collections::BTreeMap<String, String>>,
+}
+
 impl<'de> Deserialize<'de> for RawObject {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let value = Value::deserialize(d)?;
         let metadata = match value.get("metadata") {
             None | Some(Value::Null) => ObjectMeta::default(),
-            Some(m) => ObjectMeta::deserialize(m).map_err(|e| D::Error::custom(format!("metadata: {e}")))?,
+            Some(m) => {
+                let m = Meta::deserialize(m).map_err(|e| D::Error::custom(format!("metadata: {e}")))?;
+                ObjectMeta {
+                    name: m.name,
+                    generate_name: m.generate_name,
+                    namespace: m.namespace,
+                    uid: m.uid,
+                    labels: m.labels,
+                    annotations: m.annotations,
+                    ..ObjectMeta::default()
+                }
+            }
         };
         Ok(RawObject { metadata, value })
     }

@@ -5,6 +5,8 @@
 //! replaced whole), except `capabilities`: its `drop` is the union of every layer, its
 //! `add` comes from the highest layer that sets it.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use super::layer::{Layer, Origin, Scope};
@@ -71,14 +73,14 @@ pub(crate) fn is_job_identity(field: &str) -> bool {
     matches!(field, "runAsUser" | "runAsGroup")
 }
 
-/// A value some layer offers for a field.
+/// A value some layer offers for a field, borrowed from the policy or the pod.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Candidate {
+pub(crate) struct Candidate<'a> {
     pub origin: Origin,
-    pub value: Value,
+    pub value: Cow<'a, Value>,
 }
 
-impl Candidate {
+impl Candidate<'_> {
     pub fn is_job(&self) -> bool {
         self.origin.layer() == Some(Layer::Job)
     }
@@ -86,33 +88,38 @@ impl Candidate {
 
 /// The candidates for one field, kept sorted by rank (lowest first).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Candidates(pub Vec<Candidate>);
+pub(crate) struct Candidates<'a>(pub Vec<Candidate<'a>>);
 
-impl Candidates {
-    pub fn push(&mut self, origin: Origin, value: Option<&Value>) {
+impl<'a> Candidates<'a> {
+    pub fn push(&mut self, origin: Origin, value: Option<&'a Value>) {
         if let Some(v) = value
             && !v.is_null()
         {
-            self.0.push(Candidate {
+            self.insert(Candidate {
                 origin,
-                value: v.clone(),
+                value: Cow::Borrowed(v),
             });
-            self.0.sort_by_key(|c| c.origin.rank());
         }
     }
 
+    /// Inserts in rank order.
+    pub fn insert(&mut self, c: Candidate<'a>) {
+        let at = self.0.partition_point(|x| x.origin.rank() <= c.origin.rank());
+        self.0.insert(at, c);
+    }
+
     /// The highest-ranked candidate.
-    pub fn winner(&self) -> Option<&Candidate> {
+    pub fn winner(&self) -> Option<&Candidate<'a>> {
         self.0.last()
     }
 
     /// What the policy alone would give: the highest candidate that is not the job's.
-    pub fn policy_value(&self) -> Option<&Candidate> {
+    pub fn policy_value(&self) -> Option<&Candidate<'a>> {
         self.0.iter().rev().find(|c| !c.is_job())
     }
 
     /// Removes the top candidate.
-    pub fn drop_winner(&mut self) -> Option<Candidate> {
+    pub fn drop_winner(&mut self) -> Option<Candidate<'a>> {
         self.0.pop()
     }
 }
@@ -136,7 +143,11 @@ pub(crate) fn container_layers(policy: &ValidPolicy, role: Role) -> [(Origin, &M
 }
 
 /// Candidates for a pod-level field.
-pub(crate) fn pod_candidates(policy: &ValidPolicy, job_pod: &Map<String, Value>, field: &str) -> Candidates {
+pub(crate) fn pod_candidates<'a>(
+    policy: &'a ValidPolicy,
+    job_pod: &'a Map<String, Value>,
+    field: &str,
+) -> Candidates<'a> {
     let mut c = Candidates::default();
     c.push(
         Origin::new(Layer::Default, Scope::Pod),
@@ -151,13 +162,13 @@ pub(crate) fn pod_candidates(policy: &ValidPolicy, job_pod: &Map<String, Value>,
 }
 
 /// Candidates for a container-level field, including the pod-level ones it would inherit.
-pub(crate) fn container_candidates(
-    policy: &ValidPolicy,
+pub(crate) fn container_candidates<'a>(
+    policy: &'a ValidPolicy,
     role: Role,
-    job_container: &Map<String, Value>,
-    job_pod: &Map<String, Value>,
+    job_container: &'a Map<String, Value>,
+    job_pod: &'a Map<String, Value>,
     field: &str,
-) -> Candidates {
+) -> Candidates<'a> {
     let mut c = Candidates::default();
     for (origin, ctx) in container_layers(policy, role) {
         c.push(origin, ctx.get(field));
@@ -226,19 +237,18 @@ pub(crate) fn drop_union(
 }
 
 /// Candidates for `capabilities.add`.
-pub(crate) fn add_candidates(
-    policy: &ValidPolicy,
+pub(crate) fn add_candidates<'a>(
+    policy: &'a ValidPolicy,
     role: Role,
-    job_container: &Map<String, Value>,
-) -> Candidates {
-    let add = |ctx: &Map<String, Value>| ctx.get("capabilities").and_then(|c| c.get("add")).cloned();
+    job_container: &'a Map<String, Value>,
+) -> Candidates<'a> {
+    fn add(ctx: &Map<String, Value>) -> Option<&Value> {
+        ctx.get("capabilities")?.get("add")
+    }
     let mut c = Candidates::default();
     for (origin, ctx) in container_layers(policy, role) {
-        c.push(origin, add(ctx).as_ref());
+        c.push(origin, add(ctx));
     }
-    c.push(
-        Origin::new(Layer::Job, Scope::Containers),
-        add(job_container).as_ref(),
-    );
+    c.push(Origin::new(Layer::Job, Scope::Containers), add(job_container));
     c
 }

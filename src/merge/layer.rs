@@ -1,6 +1,6 @@
 //! Precedence layers and provenance: which policy statement set each field.
 
-use std::fmt;
+use std::{borrow::Cow, fmt, sync::Arc};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -118,9 +118,9 @@ impl List {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct FieldRef {
     /// The container (list and name); `None` for the pod-level security context.
-    pub container: Option<(List, String)>,
+    pub container: Option<(List, Arc<str>)>,
     /// The field name inside `securityContext` (`runAsUser`, `capabilities.drop`, …).
-    pub field: String,
+    pub field: Cow<'static, str>,
 }
 
 impl fmt::Display for FieldRef {

@@ -14,7 +14,7 @@ mod validity;
 mod workdir;
 mod writer;
 
-use std::collections::BTreeMap;
+use std::{borrow::Cow, collections::BTreeMap, sync::Arc};
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -174,12 +174,12 @@ impl Rendered {
 
 /// A container as the job built it.
 #[derive(Debug)]
-struct Container {
+struct Container<'a> {
     list: List,
     index: usize,
-    name: String,
+    name: Arc<str>,
     role: Role,
-    job: Map<String, Value>,
+    job: &'a Map<String, Value>,
 }
 
 /// Applies a policy to an object. Objects that carry no pod are returned untouched.
@@ -193,8 +193,7 @@ pub fn render(policy: &ValidPolicy, object: &Value) -> Result<Rendered, RenderEr
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string(),
-        name: object
-            .pointer("/metadata/name")
+        name: workload::at(object, &["metadata", "name"])
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string(),
@@ -202,12 +201,11 @@ pub fn render(policy: &ValidPolicy, object: &Value) -> Result<Rendered, RenderEr
         message: message.to_string(),
     };
     let spec_ptr = kind.spec_pointer();
-    let spec = object
-        .pointer(spec_ptr)
+    let spec = workload::at(object, kind.spec_path())
         .and_then(Value::as_object)
         .ok_or_else(|| err(spec_ptr.into(), "expected the pod spec, an object"))?;
-    let labels: BTreeMap<String, String> = object
-        .pointer(&format!("{}/labels", kind.metadata_pointer()))
+    let labels: BTreeMap<String, String> = workload::at(object, kind.metadata_path())
+        .and_then(|m| m.get("labels"))
         .and_then(Value::as_object)
         .map(|m| {
             m.iter()
@@ -215,7 +213,8 @@ pub fn render(policy: &ValidPolicy, object: &Value) -> Result<Rendered, RenderEr
                 .collect()
         })
         .unwrap_or_default();
-    let job_pod = context_of(spec.get("securityContext"))
+    let empty = Map::new();
+    let job_pod = context_of(spec.get("securityContext"), &empty)
         .ok_or_else(|| err(format!("{spec_ptr}/securityContext"), "expected an object"))?;
     let mut containers = Vec::new();
     for list in [List::InitContainers, List::Containers] {
@@ -230,20 +229,16 @@ pub fn render(policy: &ValidPolicy, object: &Value) -> Result<Rendered, RenderEr
             }
         };
         for (index, item) in items.iter().enumerate() {
-            let at = format!("{spec_ptr}/{}/{index}", list.key());
+            let at = || format!("{spec_ptr}/{}/{index}", list.key());
             let c = item
                 .as_object()
-                .ok_or_else(|| err(at.clone(), "expected a container, an object"))?;
-            let name = c
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
+                .ok_or_else(|| err(at(), "expected a container, an object"))?;
+            let name = c.get("name").and_then(Value::as_str).unwrap_or_default();
             if list == List::InitContainers && name.starts_with(WORKDIR_INIT_PREFIX) {
                 continue;
             }
-            let job = context_of(c.get("securityContext"))
-                .ok_or_else(|| err(format!("{at}/securityContext"), "expected an object"))?;
+            let job = context_of(c.get("securityContext"), &empty)
+                .ok_or_else(|| err(format!("{}/securityContext", at()), "expected an object"))?;
             let ckind = match list {
                 List::Containers => ContainerKind::Container,
                 List::InitContainers if c.get("restartPolicy").and_then(Value::as_str) == Some("Always") => {
@@ -251,11 +246,11 @@ pub fn render(policy: &ValidPolicy, object: &Value) -> Result<Rendered, RenderEr
                 }
                 List::InitContainers => ContainerKind::Init,
             };
-            let role = policy.role_of(&labels, &name, ckind);
+            let role = policy.role_of(&labels, name, ckind);
             containers.push(Container {
                 list,
                 index,
-                name,
+                name: name.into(),
                 role,
                 job,
             });
@@ -267,11 +262,18 @@ pub fn render(policy: &ValidPolicy, object: &Value) -> Result<Rendered, RenderEr
         policy,
         warnings: Vec::new(),
         denied: Vec::new(),
-        w: Writer::new(&mut out, spec_ptr),
+        w: Writer::new(&mut out, kind.spec_path()),
     };
-    let (pod_allowed, pod_effective) = engine.pod(&job_pod);
+    let pod_allowed = engine.pod(job_pod);
+    let pod_effective = engine
+        .w
+        .spec()
+        .and_then(|s| s.get("securityContext"))
+        .cloned()
+        .unwrap_or_default();
+    let pod_effective = pod_effective.as_object().unwrap_or(&empty);
     for c in &containers {
-        engine.container(c, &pod_allowed, &pod_effective);
+        engine.container(c, &pod_allowed, pod_effective);
     }
     if policy.workdir_init.enabled {
         engine.workdir();
@@ -308,11 +310,11 @@ pub fn render(policy: &ValidPolicy, object: &Value) -> Result<Rendered, RenderEr
     })
 }
 
-/// A security context as a map; `None` when it is not an object.
-fn context_of(v: Option<&Value>) -> Option<Map<String, Value>> {
+/// A security context as a map (`empty` when absent or null); `None` when it is not an object.
+fn context_of<'a>(v: Option<&'a Value>, empty: &'a Map<String, Value>) -> Option<&'a Map<String, Value>> {
     match v {
-        None | Some(Value::Null) => Some(Map::new()),
-        Some(Value::Object(m)) => Some(m.clone()),
+        None | Some(Value::Null) => Some(empty),
+        Some(Value::Object(m)) => Some(m),
         Some(_) => None,
     }
 }
@@ -337,7 +339,7 @@ impl Engine<'_, '_> {
     }
 
     /// Applies the allowlists to the job's request for `field` at `scope`, when it would win.
-    fn check_request(&mut self, c: &mut Candidates, who: &str, field: &str, scope: Scope) {
+    fn check_request(&mut self, c: &mut Candidates<'_>, who: &dyn Fn() -> String, field: &str, scope: Scope) {
         let Some((name, list)) = validity::list_for(self.policy, field) else {
             return;
         };
@@ -349,7 +351,7 @@ impl Engine<'_, '_> {
         {
             return;
         }
-        let ids: Vec<Value> = match &top.value {
+        let ids: Vec<Value> = match top.value.as_ref() {
             Value::Array(ids) => ids.clone(),
             single => vec![single.clone()],
         };
@@ -362,67 +364,75 @@ impl Engine<'_, '_> {
         for id in &bad {
             self.disallowed(
                 WarningCode::DisallowedId,
-                format!("{who}: {field} {id} is not allowed by {listed}"),
+                format!("{}: {field} {id} is not allowed by {listed}", who()),
             );
         }
         match c.0.last_mut() {
-            Some(top) if top.value.is_array() && !ok.is_empty() => top.value = Value::Array(ok),
+            Some(top) if top.value.is_array() && !ok.is_empty() => top.value = Cow::Owned(Value::Array(ok)),
             _ => {
                 c.drop_winner();
             }
         }
     }
 
-    /// Resolves the pod-level context; returns the job's allowed requests and the result.
-    fn pod(&mut self, job_pod: &Map<String, Value>) -> (Map<String, Value>, Map<String, Value>) {
+    /// Resolves the pod-level context; returns the job's allowed requests.
+    fn pod(&mut self, job_pod: &Map<String, Value>) -> Map<String, Value> {
         let mut allowed = job_pod.clone();
-        let mut effective = Map::new();
         for &field in POD_FIELDS {
-            let mut c = fields::pod_candidates(self.policy, &allowed, field);
-            self.check_request(&mut c, "pod", field, Scope::Pod);
-            match c.0.iter().find(|c| c.is_job()) {
-                Some(job) => {
-                    allowed.insert(field.into(), job.value.clone());
+            let decided = {
+                let mut c = fields::pod_candidates(self.policy, &allowed, field);
+                self.check_request(&mut c, &|| "pod".to_string(), field, Scope::Pod);
+                let job =
+                    c.0.iter()
+                        .find(|c| c.is_job())
+                        .map(|c| c.value.clone().into_owned());
+                let fref = FieldRef {
+                    container: None,
+                    field: Cow::Borrowed(field),
+                };
+                self.w.put(
+                    fref,
+                    Target::Pod,
+                    &[field],
+                    c.winner().map(|w| (w.value.as_ref(), w.origin)),
+                );
+                job
+            };
+            match decided {
+                Some(v) => {
+                    allowed.insert(field.into(), v);
                 }
                 None => {
                     allowed.remove(field);
                 }
             }
-            let winner = c.winner().cloned();
-            if let Some(w) = &winner {
-                effective.insert(field.into(), w.value.clone());
-            }
-            let fref = FieldRef {
-                container: None,
-                field: field.into(),
-            };
-            self.w
-                .put(fref, Target::Pod, &[field], winner.map(|w| (w.value, w.origin)));
         }
-        (allowed, effective)
+        allowed
     }
 
     /// Resolves one container's context.
     fn container(
         &mut self,
-        c: &Container,
+        c: &Container<'_>,
         pod_allowed: &Map<String, Value>,
         pod_effective: &Map<String, Value>,
     ) {
-        let who = format!("container \"{}\"", c.name);
-        let mut cands: BTreeMap<&'static str, Candidates> = BTreeMap::new();
-        for &field in CONTAINER_FIELDS {
-            let mut cs = fields::container_candidates(self.policy, c.role, &c.job, pod_allowed, field);
+        let who = || format!("container \"{}\"", c.name);
+        let mut cands: [Candidates<'_>; CONTAINER_FIELDS.len()] = Default::default();
+        for (i, &field) in CONTAINER_FIELDS.iter().enumerate() {
+            let mut cs = fields::container_candidates(self.policy, c.role, c.job, pod_allowed, field);
             self.check_request(&mut cs, &who, field, Scope::Containers);
-            cands.insert(field, cs);
+            cands[i] = cs;
         }
-        cands.insert(
-            "capabilities.add",
-            fields::add_candidates(self.policy, c.role, &c.job),
-        );
+        let mut add = fields::add_candidates(self.policy, c.role, c.job);
+        let slot = |f: &str| CONTAINER_FIELDS.iter().position(|x| *x == f);
         for rule in validity::conflicts() {
-            let (Some(mut a), Some(mut b)) = (cands.remove(rule.a), cands.remove(rule.b)) else {
-                continue;
+            let b_at = slot(rule.b).unwrap_or(0);
+            let mut b = std::mem::take(&mut cands[b_at]);
+            let a_at = slot(rule.a);
+            let mut a = match a_at {
+                Some(i) => std::mem::take(&mut cands[i]),
+                None => std::mem::take(&mut add),
             };
             loop {
                 match validity::step(&rule, &mut a, &mut b) {
@@ -443,7 +453,8 @@ impl Engine<'_, '_> {
                         self.disallowed(
                             WarningCode::ConflictsWithPolicy,
                             format!(
-                                "{who}: {field} {value} cannot stand with {against} {against_value} from {against_origin} ({})",
+                                "{}: {field} {value} cannot stand with {against} {against_value} from {against_origin} ({})",
+                                who(),
                                 rule.why
                             ),
                         );
@@ -454,18 +465,21 @@ impl Engine<'_, '_> {
                     }
                 }
             }
-            cands.insert(rule.a, a);
-            cands.insert(rule.b, b);
+            match a_at {
+                Some(i) => cands[i] = a,
+                None => add = a,
+            }
+            cands[b_at] = b;
         }
 
         let target = Target::Container(c.list, c.index);
-        let fref = |field: &str| FieldRef {
+        let fref = |field: &'static str| FieldRef {
             container: Some((c.list, c.name.clone())),
-            field: field.into(),
+            field: Cow::Borrowed(field),
         };
-        for &field in CONTAINER_FIELDS {
+        for (i, &field) in CONTAINER_FIELDS.iter().enumerate() {
             let current = c.job.get(field);
-            let desired = match cands.get(field).and_then(Candidates::winner) {
+            let desired = match cands[i].winner() {
                 None => {
                     if c.role == Role::Helper
                         && fields::is_job_identity(field)
@@ -474,7 +488,8 @@ impl Engine<'_, '_> {
                         self.warnings.push(Warning {
                             code: WarningCode::HelperInheritsJobId,
                             message: format!(
-                                "{who}: inherits the job's pod-level {field} {}; set helper.default.{field} to give it its own",
+                                "{}: inherits the job's pod-level {field} {}; set helper.default.{field} to give it its own",
+                                who(),
                                 pod_effective[field]
                             ),
                         });
@@ -492,23 +507,25 @@ impl Engine<'_, '_> {
                         }
                     ) =>
                 {
-                    if pod_effective.get(field) == Some(&w.value) && current != Some(&w.value) {
+                    if pod_effective.get(field) == Some(w.value.as_ref()) && current != Some(w.value.as_ref())
+                    {
                         None
                     } else {
-                        Some((w.value.clone(), w.origin))
+                        Some((w.value.as_ref(), w.origin))
                     }
                 }
-                Some(w) => Some((w.value.clone(), w.origin)),
+                Some(w) => Some((w.value.as_ref(), w.origin)),
             };
             self.w.put(fref(field), target, &[field], desired);
         }
-        let drop = fields::drop_union(self.policy, c.role, &c.job).map(|(list, o)| (Value::Array(list), o));
-        self.w
-            .put(fref("capabilities.drop"), target, &["capabilities", "drop"], drop);
-        let add = cands
-            .get("capabilities.add")
-            .and_then(Candidates::winner)
-            .map(|w| (w.value.clone(), w.origin));
+        let drop = fields::drop_union(self.policy, c.role, c.job).map(|(list, o)| (Value::Array(list), o));
+        self.w.put(
+            fref("capabilities.drop"),
+            target,
+            &["capabilities", "drop"],
+            drop.as_ref().map(|(v, o)| (v, *o)),
+        );
+        let add = add.winner().map(|w| (w.value.as_ref(), w.origin));
         self.w
             .put(fref("capabilities.add"), target, &["capabilities", "add"], add);
     }

@@ -1,6 +1,8 @@
 //! Allowlist verdicts on what the job asked for, and the yield rules that keep the
 //! result a pod the API server accepts and the kubelet starts.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 use super::{
@@ -129,7 +131,7 @@ pub(crate) enum Yield {
 }
 
 /// Applies one step of a conflict rule to a container's candidates.
-pub(crate) fn step(rule: &Conflict, a: &mut Candidates, b: &mut Candidates) -> Yield {
+pub(crate) fn step(rule: &Conflict, a: &mut Candidates<'_>, b: &mut Candidates<'_>) -> Yield {
     let (Some(wa), Some(wb)) = (a.winner(), b.winner()) else {
         return Yield::Settled;
     };
@@ -146,8 +148,8 @@ pub(crate) fn step(rule: &Conflict, a: &mut Candidates, b: &mut Candidates) -> Y
     if loser.is_job() {
         return Yield::JobRequest {
             loser_is_a,
-            value: loser.value.clone(),
-            against_value: against.value.clone(),
+            value: loser.value.clone().into_owned(),
+            against_value: against.value.clone().into_owned(),
             against_origin,
         };
     }
@@ -173,10 +175,9 @@ pub(crate) fn yield_top(
         && b.winner().is_none_or(|w| (rule.b_bad)(&w.value))
     {
         b.0.retain(|c| !(rule.b_bad)(&c.value));
-        b.0.push(Candidate {
+        b.insert(Candidate {
             origin: against,
-            value: neutral.clone(),
+            value: Cow::Owned(neutral.clone()),
         });
-        b.0.sort_by_key(|c| c.origin.rank());
     }
 }

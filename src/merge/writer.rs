@@ -1,11 +1,16 @@
 //! The one door every write goes through: it changes the output object, records the
 //! provenance of each resulting field, the change, and the JSON Patch operation.
 
+use std::{borrow::Cow, sync::Arc};
+
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::layer::{Change, FieldRef, List, Origin, Provenance};
-use crate::source::escape;
+use crate::{
+    source::escape,
+    workload::{at, at_mut},
+};
 
 /// One RFC 6902 operation (`add`, `replace` or `remove`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -30,30 +35,22 @@ pub(crate) enum Target {
 
 pub(crate) struct Writer<'o> {
     out: &'o mut Value,
-    spec_ptr: &'static str,
+    spec_path: &'static [&'static str],
     provenance: Vec<Provenance>,
     changes: Vec<Change>,
     patch: Vec<PatchOp>,
 }
 
-enum Seg {
-    Key(String),
+#[derive(Clone, Copy)]
+enum Seg<'k> {
+    Key(&'k str),
     Index(usize),
 }
 
-impl Seg {
-    fn pointer(&self) -> String {
-        match self {
-            Seg::Key(k) => escape(k),
-            Seg::Index(i) => i.to_string(),
-        }
-    }
-}
-
-fn get<'v>(mut v: &'v Value, segs: &[Seg]) -> Option<&'v Value> {
+fn get<'v>(mut v: &'v Value, segs: &[Seg<'_>]) -> Option<&'v Value> {
     for s in segs {
         v = match (s, v) {
-            (Seg::Key(k), Value::Object(m)) => m.get(k)?,
+            (Seg::Key(k), Value::Object(m)) => m.get(*k)?,
             (Seg::Index(i), Value::Array(a)) => a.get(*i)?,
             _ => return None,
         };
@@ -61,83 +58,123 @@ fn get<'v>(mut v: &'v Value, segs: &[Seg]) -> Option<&'v Value> {
     Some(v)
 }
 
+/// The path of a security-context field, at most 5 segments: list, index,
+/// `securityContext`, and up to two keys.
+fn segments<'k>(target: Target, path: &[&'k str]) -> ([Seg<'k>; 5], usize) {
+    let mut segs = [Seg::Index(0); 5];
+    let mut n = 0;
+    if let Target::Container(list, i) = target {
+        segs[0] = Seg::Key(list.key());
+        segs[1] = Seg::Index(i);
+        n = 2;
+    }
+    segs[n] = Seg::Key("securityContext");
+    n += 1;
+    for k in path.iter().take(5 - n) {
+        segs[n] = Seg::Key(k);
+        n += 1;
+    }
+    (segs, n)
+}
+
 impl<'o> Writer<'o> {
-    pub fn new(out: &'o mut Value, spec_ptr: &'static str) -> Self {
+    pub fn new(out: &'o mut Value, spec_path: &'static [&'static str]) -> Self {
         Writer {
             out,
-            spec_ptr,
-            provenance: Vec::new(),
-            changes: Vec::new(),
-            patch: Vec::new(),
+            spec_path,
+            provenance: Vec::with_capacity(64),
+            changes: Vec::with_capacity(32),
+            patch: Vec::with_capacity(32),
         }
     }
 
     /// The pod spec as written so far.
     pub fn spec(&self) -> Option<&Value> {
-        self.out.pointer(self.spec_ptr)
+        at(self.out, self.spec_path)
     }
 
-    fn pointer(&self, segs: &[Seg]) -> String {
-        let mut p = self.spec_ptr.to_string();
+    fn pointer(&self, segs: &[Seg<'_>]) -> String {
+        let mut p = String::with_capacity(96);
+        for k in self.spec_path {
+            p.push('/');
+            p.push_str(k);
+        }
         for s in segs {
             p.push('/');
-            p.push_str(&s.pointer());
+            match s {
+                Seg::Key(k) => p.push_str(&escape(k)),
+                Seg::Index(i) => {
+                    use std::fmt::Write as _;
+                    let _ = write!(p, "{i}");
+                }
+            }
         }
         p
     }
 
     /// Sets (or, with `None`, removes) a field of a security context, recording
     /// provenance for the resulting value and the change and patch when it differs.
-    pub fn put(&mut self, field: FieldRef, target: Target, path: &[&str], desired: Option<(Value, Origin)>) {
-        let mut segs = match target {
-            Target::Pod => vec![],
-            Target::Container(list, i) => vec![Seg::Key(list.key().into()), Seg::Index(i)],
-        };
-        segs.push(Seg::Key("securityContext".into()));
-        segs.extend(path.iter().map(|k| Seg::Key((*k).into())));
-        let old = self.spec().and_then(|s| get(s, &segs)).cloned();
-        let new = desired.as_ref().map(|(v, _)| v.clone());
-        let origin = desired.as_ref().map(|(_, o)| *o);
+    pub fn put(&mut self, field: FieldRef, target: Target, path: &[&str], desired: Option<(&Value, Origin)>) {
+        let (segs, n) = segments(target, path);
+        let segs = &segs[..n];
+        let old = self.spec().and_then(|s| get(s, segs));
+        if old == desired.map(|(v, _)| v) {
+            if let Some((value, origin)) = desired {
+                let value = value.clone();
+                self.provenance.push(Provenance { field, value, origin });
+            }
+            return;
+        }
+        let old = old.cloned();
+        let new = desired.map(|(v, _)| v.clone());
+        let origin = desired.map(|(_, o)| o);
         if let Some((value, origin)) = desired {
             self.provenance.push(Provenance {
                 field: field.clone(),
-                value,
+                value: value.clone(),
                 origin,
             });
         }
-        if old == new {
-            return;
-        }
+        let existed = old.is_some();
         self.changes.push(Change {
             field,
-            old: old.clone(),
+            old,
             new: new.clone(),
             origin,
         });
-        self.set(&segs, new, old.is_some());
+        self.set(segs, new, existed);
     }
 
-    fn set(&mut self, segs: &[Seg], new: Option<Value>, existed: bool) {
+    fn set(&mut self, segs: &[Seg<'_>], new: Option<Value>, existed: bool) {
         let Some((last, parents)) = segs.split_last() else {
             return;
         };
         // The first parent that does not exist yet (or is null): the patch adds it whole.
-        let spec_now = self.out.pointer(self.spec_ptr);
-        let missing = (0..parents.len()).find(|&n| {
-            spec_now
-                .and_then(|s| get(s, &parents[..=n]))
-                .is_none_or(Value::is_null)
-        });
-        let Some(mut cur) = self.out.pointer_mut(self.spec_ptr) else {
+        let missing = {
+            let mut cur = self.spec();
+            parents.iter().position(|seg| {
+                cur = cur.and_then(|v| get(v, std::slice::from_ref(seg)));
+                cur.is_none_or(Value::is_null)
+            })
+        };
+        let Some(mut cur) = at_mut(self.out, self.spec_path) else {
             return;
         };
         for seg in parents {
             if cur.is_null() {
                 *cur = Value::Object(Map::new());
             }
-            cur = match (seg, cur) {
-                (Seg::Key(k), Value::Object(m)) => m.entry(k.clone()).or_insert(Value::Null),
-                (Seg::Index(i), Value::Array(a)) => match a.get_mut(*i) {
+            cur = match (*seg, cur) {
+                (Seg::Key(k), Value::Object(m)) => {
+                    if !m.contains_key(k) {
+                        m.insert(k.to_string(), Value::Null);
+                    }
+                    match m.get_mut(k) {
+                        Some(v) => v,
+                        None => return,
+                    }
+                }
+                (Seg::Index(i), Value::Array(a)) => match a.get_mut(i) {
                     Some(v) => v,
                     None => return,
                 },
@@ -147,25 +184,25 @@ impl<'o> Writer<'o> {
         if cur.is_null() {
             *cur = Value::Object(Map::new());
         }
-        let (Seg::Key(key), Value::Object(m)) = (last, cur) else {
+        let (Seg::Key(key), Value::Object(m)) = (*last, cur) else {
             return;
         };
         match &new {
             Some(v) => {
-                m.insert(key.clone(), v.clone());
+                m.insert(key.to_string(), v.clone());
             }
             None => {
                 m.remove(key);
             }
         }
-        let op = match (missing, &new) {
+        let op = match (missing, new) {
             (Some(n), Some(v)) => {
                 // Build the value of the first missing parent.
-                let mut value = v.clone();
+                let mut value = v;
                 for seg in segs[n + 1..].iter().rev() {
                     if let Seg::Key(k) = seg {
                         let mut m = Map::new();
-                        m.insert(k.clone(), value);
+                        m.insert((*k).to_string(), value);
                         value = Value::Object(m);
                     }
                 }
@@ -178,7 +215,7 @@ impl<'o> Writer<'o> {
             (_, Some(v)) => PatchOp {
                 op: if existed { "replace" } else { "add" },
                 path: self.pointer(segs),
-                value: Some(v.clone()),
+                value: Some(v),
             },
             (_, None) => PatchOp {
                 op: "remove",
@@ -200,15 +237,19 @@ impl Writer<'_> {
                 .and_then(Value::as_str)
                 .is_some_and(|n| n.starts_with(prefix))
         };
-        let current: Vec<Value> = self
+        let empty = Vec::new();
+        let current: &Vec<Value> = self
             .spec()
             .and_then(|s| s.get("initContainers"))
             .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+            .unwrap_or(&empty);
+        if plan.is_empty() && !current.iter().any(is_ours) {
+            return;
+        }
+        let current = current.clone();
         let mut desired: Vec<Value> = current.iter().filter(|c| !is_ours(c)).cloned().collect();
-        for (inserted, (pos, c)) in plan.iter().enumerate() {
-            desired.insert(pos + inserted, c.clone());
+        for (inserted, (pos, c)) in plan.into_iter().enumerate() {
+            desired.insert(pos + inserted, c);
         }
         for c in desired.iter().filter(|c| is_ours(c)) {
             self.record_generated(c);
@@ -216,78 +257,66 @@ impl Writer<'_> {
         if desired == current {
             return;
         }
-        let name_of = |c: &Value| {
-            c.get("name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string()
+        let name_of =
+            |c: &Value| -> Arc<str> { c.get("name").and_then(Value::as_str).unwrap_or_default().into() };
+        let container_change = |c: &Value, old: Option<Value>, new: Option<Value>| Change {
+            field: FieldRef {
+                container: Some((List::InitContainers, name_of(c))),
+                field: Cow::Borrowed(""),
+            },
+            old,
+            new,
+            origin: Some(Origin::WorkdirInit),
         };
-        let list = Seg::Key("initContainers".into());
         // Remove ours, last first, then insert the plan in order.
         for (i, c) in current.iter().enumerate().rev().filter(|(_, c)| is_ours(c)) {
-            self.array_mut().map(|a| a.remove(i));
+            if let Some(a) = self.init_containers() {
+                a.remove(i);
+            }
+            let path = self.pointer(&[Seg::Key("initContainers"), Seg::Index(i)]);
             self.patch.push(PatchOp {
                 op: "remove",
-                path: self.pointer(&[Seg::Key("initContainers".into()), Seg::Index(i)]),
+                path,
                 value: None,
             });
-            self.changes.push(Change {
-                field: FieldRef {
-                    container: Some((List::InitContainers, name_of(c))),
-                    field: String::new(),
-                },
-                old: Some(c.clone()),
-                new: None,
-                origin: Some(Origin::WorkdirInit),
-            });
+            self.changes.push(container_change(c, Some(c.clone()), None));
         }
         for (i, c) in desired.iter().enumerate().filter(|(_, c)| is_ours(c)) {
-            let op = match self.array_mut() {
+            let op = match self.init_containers() {
                 Some(a) => {
                     a.insert(i, c.clone());
+                    let path = self.pointer(&[Seg::Key("initContainers"), Seg::Index(i)]);
                     PatchOp {
                         op: "add",
-                        path: self.pointer(&[Seg::Key("initContainers".into()), Seg::Index(i)]),
+                        path,
                         value: Some(c.clone()),
                     }
                 }
                 None => {
-                    if let Some(Value::Object(spec)) = self.out.pointer_mut(self.spec_ptr) {
+                    if let Some(Value::Object(spec)) = at_mut(self.out, self.spec_path) {
                         spec.insert("initContainers".into(), Value::Array(vec![c.clone()]));
                     }
+                    let path = self.pointer(&[Seg::Key("initContainers")]);
                     PatchOp {
                         op: "add",
-                        path: self.pointer(std::slice::from_ref(&list)),
+                        path,
                         value: Some(Value::Array(vec![c.clone()])),
                     }
                 }
             };
             self.patch.push(op);
-            self.changes.push(Change {
-                field: FieldRef {
-                    container: Some((List::InitContainers, name_of(c))),
-                    field: String::new(),
-                },
-                old: None,
-                new: Some(c.clone()),
-                origin: Some(Origin::WorkdirInit),
-            });
+            self.changes.push(container_change(c, None, Some(c.clone())));
         }
     }
 
-    fn array_mut(&mut self) -> Option<&mut Vec<Value>> {
-        self.out
-            .pointer_mut(self.spec_ptr)?
+    fn init_containers(&mut self) -> Option<&mut Vec<Value>> {
+        at_mut(self.out, self.spec_path)?
             .get_mut("initContainers")?
             .as_array_mut()
     }
 
     fn record_generated(&mut self, c: &Value) {
-        let name = c
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        let name: Arc<str> = c.get("name").and_then(Value::as_str).unwrap_or_default().into();
         let Some(ctx) = c.get("securityContext").and_then(Value::as_object) else {
             return;
         };
@@ -295,7 +324,7 @@ impl Writer<'_> {
             self.provenance.push(Provenance {
                 field: FieldRef {
                     container: Some((List::InitContainers, name.clone())),
-                    field: k.clone(),
+                    field: Cow::Owned(k.clone()),
                 },
                 value: v.clone(),
                 origin: Origin::WorkdirInit,

@@ -444,7 +444,7 @@ fn pointer(path: &serde_ignored::Path<'_>) -> (String, String) {
             }
             Path::Map { parent, key } => {
                 walk(parent, out);
-                out.push(source::escape(key));
+                out.push(source::escape(key).into_owned());
             }
             Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => {
                 walk(parent, out)
