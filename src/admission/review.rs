@@ -29,7 +29,7 @@ use super::{
     metrics::{Endpoint, Outcome},
 };
 use crate::{
-    merge::{self, Change, Denial, PatchOp},
+    merge::{self, Change, Denial, PatchOp, PodSecurity},
     policy::ValidPolicy,
     pss::{self, Level},
     workload::{self, WorkloadKind},
@@ -263,7 +263,7 @@ fn mutate(policy: &ValidPolicy, request: &Request, kind: WorkloadKind) -> Result
         return Ok(Decision::with(Outcome::Skipped));
     }
     let object = object_of(request)?;
-    let rendered = merge::render(policy, object).map_err(|e| e.to_string())?;
+    let rendered = merge::render_with(policy, object, PodSecurity::Skip).map_err(|e| e.to_string())?;
     let mut decision = match &rendered.denial {
         Some(denial) if !denial.requests.is_empty() => Decision::denied(denial),
         _ if rendered.patch.is_empty() => Decision::with(Outcome::Allowed),
@@ -285,7 +285,14 @@ fn validate(policy: &ValidPolicy, request: &Request, kind: WorkloadKind) -> Resu
     if kind == WorkloadKind::Pod && is_update && !changes_images(request.old_object.as_ref(), object) {
         return Ok(Decision::with(Outcome::Allowed));
     }
-    let rendered = merge::render(policy, object).map_err(|e| e.to_string())?;
+    // A workload's pods will be mutated: warn about them as rendered. A pod is judged
+    // as received (below), so its rendered form needs no evaluation.
+    let evaluate = if kind == WorkloadKind::Pod {
+        PodSecurity::Skip
+    } else {
+        PodSecurity::Evaluate
+    };
+    let rendered = merge::render_with(policy, object, evaluate).map_err(|e| e.to_string())?;
     if kind != WorkloadKind::Pod {
         return Ok(workload_warnings(rendered.denial.as_ref(), rendered.warnings));
     }

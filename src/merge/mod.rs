@@ -182,8 +182,27 @@ struct Container<'a> {
     job: &'a Map<String, Value>,
 }
 
+/// Whether [`render_with`] evaluates the rendered pod against the policy's Pod Security
+/// Standards target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PodSecurity {
+    /// Evaluate it; a failing pod is denied ([`Rendered::denial`]).
+    Evaluate,
+    /// Skip it (a mutating webhook leaves the verdict to the validating one).
+    Skip,
+}
+
 /// Applies a policy to an object. Objects that carry no pod are returned untouched.
 pub fn render(policy: &ValidPolicy, object: &Value) -> Result<Rendered, RenderError> {
+    render_with(policy, object, PodSecurity::Evaluate)
+}
+
+/// [`render`], choosing whether the result is evaluated against the Pod Security Standards.
+pub fn render_with(
+    policy: &ValidPolicy,
+    object: &Value,
+    pod_security: PodSecurity,
+) -> Result<Rendered, RenderError> {
     let Some(kind) = WorkloadKind::of(object) else {
         return Ok(Rendered::untouched(object));
     };
@@ -283,7 +302,7 @@ pub fn render(policy: &ValidPolicy, object: &Value) -> Result<Rendered, RenderEr
     } = engine;
     let (provenance, changes, patch) = w.finish();
 
-    let pss = if policy.pss.level == Level::Privileged {
+    let pss = if policy.pss.level == Level::Privileged || pod_security == PodSecurity::Skip {
         None
     } else {
         let (typed_kind, mut pod) = workload::typed_pod(&out)
