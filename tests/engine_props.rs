@@ -14,6 +14,14 @@ use ciguard::{ValidPolicy, merge::render};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
+/// The number of cases: `PROPTEST_CASES` when set (for long runs), else `default`.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 fn pick<T: Clone + std::fmt::Debug + 'static>(items: &'static [T]) -> impl Strategy<Value = T> {
     proptest::sample::select(items)
 }
@@ -189,7 +197,7 @@ fn effective<'a>(pod: &'a Value, c: &'a Value, field: &str) -> Option<&'a Value>
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(256), ..ProptestConfig::default() })]
 
     #[test]
     fn enforced_values_are_always_in_the_output(policy in policy_strategy(), pod in pod_strategy()) {
@@ -238,7 +246,15 @@ proptest! {
     fn rendering_is_idempotent(policy in policy_strategy(), pod in pod_strategy()) {
         let once = render(&policy, &pod).unwrap();
         let twice = render(&policy, &once.object).unwrap();
-        prop_assert_eq!(&twice.object, &once.object);
+        prop_assert!(
+            twice.object == once.object,
+            "second render changed {}\npolicy: {}\ninput: {}",
+            serde_json::to_string(&json_patch::diff(&once.object, &twice.object)).unwrap(),
+            serde_json::to_string(&policy.policy.spec).unwrap(),
+            serde_json::to_string(&pod["spec"]["securityContext"]).unwrap() + " / "
+                + &serde_json::to_string(&pod["spec"]["containers"].as_array().unwrap().iter().map(|c| &c["securityContext"]).collect::<Vec<_>>()).unwrap()
+                + " / " + &serde_json::to_string(&pod["spec"]["initContainers"][0]["securityContext"]).unwrap()
+        );
         prop_assert!(twice.patch.is_empty(), "{:?}", twice.patch);
     }
 
@@ -300,7 +316,7 @@ fn arbitrary_json() -> impl Strategy<Value = Value> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(512), ..ProptestConfig::default() })]
 
     #[test]
     fn no_panic_on_arbitrary_input(spec in arbitrary_json(), policy in policy_strategy()) {

@@ -118,6 +118,21 @@ impl<'a> Candidates<'a> {
         self.0.iter().rev().find(|c| !c.is_job())
     }
 
+    /// Drops the job's candidate at `scope` when it asks for exactly what the policy
+    /// alone gives: such a value is an echo of an earlier render (or asks for nothing), and
+    /// reading it as a request would let it outrank policy layers it merely repeats —
+    /// rendering a rendered pod must change nothing.
+    pub fn absorb_echo(&mut self, scope: super::layer::Scope) {
+        let job = Origin::new(Layer::Job, scope);
+        let Some(at) = self.0.iter().position(|c| c.origin == job) else {
+            return;
+        };
+        let echo = self.policy_value().is_some_and(|p| p.value == self.0[at].value);
+        if echo {
+            self.0.remove(at);
+        }
+    }
+
     /// Removes the top candidate.
     pub fn drop_winner(&mut self) -> Option<Candidate<'a>> {
         self.0.pop()

@@ -24,7 +24,6 @@ pub use writer::PatchOp;
 
 use self::{
     fields::{CONTAINER_FIELDS, Candidates, POD_FIELDS},
-    validity::Yield,
     writer::{Target, Writer},
 };
 use crate::{
@@ -363,10 +362,10 @@ impl Engine<'_, '_> {
             return;
         };
         let Some(top) = c.winner() else { return };
-        // A request for what the policy would give anyway is no request (this keeps a
-        // re-render of a rendered pod quiet and unchanged).
+        // A request for a value the policy itself offers at some layer is within what the
+        // admin allows (this also keeps a re-render of a rendered pod quiet).
         if top.origin != Origin::new(Layer::Job, scope)
-            || c.policy_value().is_some_and(|f| f.value == top.value)
+            || c.0.iter().any(|x| !x.is_job() && x.value == top.value)
         {
             return;
         }
@@ -400,6 +399,7 @@ impl Engine<'_, '_> {
         for &field in POD_FIELDS {
             let decided = {
                 let mut c = fields::pod_candidates(self.policy, &allowed, field);
+                c.absorb_echo(Scope::Pod);
                 self.check_request(&mut c, &|| "pod".to_string(), field, Scope::Pod);
                 let job =
                     c.0.iter()
@@ -440,56 +440,12 @@ impl Engine<'_, '_> {
         let mut cands: [Candidates<'_>; CONTAINER_FIELDS.len()] = Default::default();
         for (i, &field) in CONTAINER_FIELDS.iter().enumerate() {
             let mut cs = fields::container_candidates(self.policy, c.role, c.job, pod_allowed, field);
+            cs.absorb_echo(Scope::Containers);
             self.check_request(&mut cs, &who, field, Scope::Containers);
             cands[i] = cs;
         }
         let mut add = fields::add_candidates(self.policy, c.role, c.job);
-        let slot = |f: &str| CONTAINER_FIELDS.iter().position(|x| *x == f);
-        for rule in validity::conflicts() {
-            let b_at = slot(rule.b).unwrap_or(0);
-            let mut b = std::mem::take(&mut cands[b_at]);
-            let a_at = slot(rule.a);
-            let mut a = match a_at {
-                Some(i) => std::mem::take(&mut cands[i]),
-                None => std::mem::take(&mut add),
-            };
-            loop {
-                match validity::step(&rule, &mut a, &mut b) {
-                    Yield::Settled | Yield::JobVersusJob => break,
-                    Yield::AdminYielded => {}
-                    Yield::JobRequest {
-                        loser_is_a,
-                        value,
-                        against_value,
-                        against_origin,
-                    } => {
-                        let (field, against) = if loser_is_a {
-                            (rule.a, rule.b)
-                        } else {
-                            (rule.b, rule.a)
-                        };
-                        let denied_before = self.denied.len();
-                        self.disallowed(
-                            WarningCode::ConflictsWithPolicy,
-                            format!(
-                                "{}: {field} {value} cannot stand with {against} {against_value} from {against_origin} ({})",
-                                who(),
-                                rule.why
-                            ),
-                        );
-                        validity::yield_top(&rule, &mut a, &mut b, loser_is_a, against_origin);
-                        if self.denied.len() > denied_before {
-                            break;
-                        }
-                    }
-                }
-            }
-            match a_at {
-                Some(i) => cands[i] = a,
-                None => add = a,
-            }
-            cands[b_at] = b;
-        }
+        self.settle_conflicts(&mut cands, &mut add, &who);
 
         let target = Target::Container(c.list, c.index);
         let fref = |field: &'static str| FieldRef {
@@ -547,6 +503,75 @@ impl Engine<'_, '_> {
         let add = add.winner().map(|w| (w.value.as_ref(), w.origin));
         self.w
             .put(fref("capabilities.add"), target, &["capabilities", "add"], add);
+    }
+
+    /// Makes a container's values valid together: while a conflict is active, the value of
+    /// the strongest loser yields (a job request is reported as disallowed), so no value
+    /// yields to one that later yields itself.
+    fn settle_conflicts<'a>(
+        &mut self,
+        cands: &mut [Candidates<'a>; CONTAINER_FIELDS.len()],
+        add: &mut Candidates<'a>,
+        who: &dyn Fn() -> String,
+    ) {
+        let rules = validity::conflicts();
+        let slot = |f: &str| CONTAINER_FIELDS.iter().position(|x| *x == f);
+        let pair = |rule: &validity::Conflict| (slot(rule.a), slot(rule.b).unwrap_or(0));
+        loop {
+            let mut next: Option<(usize, validity::Active)> = None;
+            for (ri, rule) in rules.iter().enumerate() {
+                let (a_at, b_at) = pair(rule);
+                let a = a_at.map_or(&*add, |i| &cands[i]);
+                if let Some(act) = validity::active(rule, a, &cands[b_at])
+                    && next.is_none_or(|(_, n)| act.loser_rank > n.loser_rank)
+                {
+                    next = Some((ri, act));
+                }
+            }
+            let Some((ri, act)) = next else { return };
+            let rule = &rules[ri];
+            let (a_at, b_at) = pair(rule);
+            let mut b = std::mem::take(&mut cands[b_at]);
+            let mut a = match a_at {
+                Some(i) => std::mem::take(&mut cands[i]),
+                None => std::mem::take(add),
+            };
+            let (loser, winner) = if act.loser_is_a {
+                (a.winner(), b.winner())
+            } else {
+                (b.winner(), a.winner())
+            };
+            if let (Some(l), Some(w)) = (loser, winner)
+                && l.is_job()
+            {
+                let (field, against) = if act.loser_is_a {
+                    (rule.a, rule.b)
+                } else {
+                    (rule.b, rule.a)
+                };
+                let message = format!(
+                    "{}: {field} {} cannot stand with {against} {} from {} ({})",
+                    who(),
+                    l.value,
+                    w.value,
+                    w.origin,
+                    rule.why
+                );
+                self.disallowed(WarningCode::ConflictsWithPolicy, message);
+            }
+            let against = winner.map(|w| w.origin);
+            if let Some(against) = against {
+                validity::yield_top(rule, &mut a, &mut b, act.loser_is_a, against);
+            }
+            match a_at {
+                Some(i) => cands[i] = a,
+                None => *add = a,
+            }
+            cands[b_at] = b;
+            if against.is_none() {
+                return;
+            }
+        }
     }
 
     /// Adds (or regenerates) the working-directory init containers.

@@ -109,52 +109,34 @@ pub(crate) fn conflicts() -> [Conflict; 3] {
     ]
 }
 
-/// The outcome of one conflict step.
-pub(crate) enum Yield {
-    /// No conflict left.
-    Settled,
-    /// An admin value yielded silently; look again.
-    AdminYielded,
-    /// A job request must go. Call [`yield_top`] with `loser_is_a` once it is reported.
-    JobRequest {
-        /// Whether the request is of field `a`.
-        loser_is_a: bool,
-        /// The requested value.
-        value: Value,
-        /// The value it meets.
-        against_value: Value,
-        /// Who set the value it meets.
-        against_origin: Origin,
-    },
-    /// Both are the job's own requests: the API server judges the pod as the job built it.
-    JobVersusJob,
+/// An active conflict: both winners take part and not both are the job's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Active {
+    /// Whether `a` yields (else `b`).
+    pub loser_is_a: bool,
+    /// The rank of the value that yields; the strongest loser is resolved first, so
+    /// that no value yields to one that is about to yield itself.
+    pub loser_rank: (u8, u8),
 }
 
-/// Applies one step of a conflict rule to a container's candidates.
-pub(crate) fn step(rule: &Conflict, a: &mut Candidates<'_>, b: &mut Candidates<'_>) -> Yield {
-    let (Some(wa), Some(wb)) = (a.winner(), b.winner()) else {
-        return Yield::Settled;
-    };
-    if !((rule.a_bad)(&wa.value) && (rule.b_bad)(&wb.value)) {
-        return Yield::Settled;
+/// Whether a rule is active on a container's candidates, and who yields. At equal rank
+/// (the same section) the second field yields. When both values are the job's own, the
+/// API server judges the pod as the job built it: not active.
+pub(crate) fn active(rule: &Conflict, a: &Candidates<'_>, b: &Candidates<'_>) -> Option<Active> {
+    let (wa, wb) = (a.winner()?, b.winner()?);
+    if !((rule.a_bad)(&wa.value) && (rule.b_bad)(&wb.value)) || (wa.is_job() && wb.is_job()) {
+        return None;
     }
-    if wa.is_job() && wb.is_job() {
-        return Yield::JobVersusJob;
-    }
-    // The lower value yields; at equal rank (the same section) the second field yields.
     let loser_is_a = wa.origin.rank() < wb.origin.rank();
-    let (loser, against) = if loser_is_a { (wa, wb) } else { (wb, wa) };
-    let against_origin = against.origin;
-    if loser.is_job() {
-        return Yield::JobRequest {
-            loser_is_a,
-            value: loser.value.clone().into_owned(),
-            against_value: against.value.clone().into_owned(),
-            against_origin,
-        };
-    }
-    yield_top(rule, a, b, loser_is_a, against_origin);
-    Yield::AdminYielded
+    let loser_rank = if loser_is_a {
+        wa.origin.rank()
+    } else {
+        wb.origin.rank()
+    };
+    Some(Active {
+        loser_is_a,
+        loser_rank,
+    })
 }
 
 /// Removes the losing side's top candidate. When `b` yields and nothing of its own is
