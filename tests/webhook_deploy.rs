@@ -278,6 +278,28 @@ struct Hook<'a> {
     failure: Option<&'a str>,
 }
 
+/// A [`Hook`] view of a mutating or a validating webhook (same fields, two types).
+macro_rules! hook {
+    ($w:expr) => {
+        Hook {
+            name: &$w.name,
+            client: &$w.client_config,
+            rules: $w.rules.as_deref().unwrap_or_default(),
+            selector: $w.namespace_selector.as_ref(),
+            conditions: $w
+                .match_conditions
+                .iter()
+                .flatten()
+                .map(|c| c.expression.as_str())
+                .collect(),
+            side_effects: &$w.side_effects,
+            versions: &$w.admission_review_versions,
+            timeout: $w.timeout_seconds,
+            failure: $w.failure_policy.as_deref(),
+        }
+    };
+}
+
 fn check_hook(hook: &Hook<'_>, service: &Service, expected_path: &str) {
     let svc = hook.client.service.as_ref().unwrap();
     assert_eq!(Some(&svc.name), service.metadata.name.as_ref(), "{}", hook.name);
@@ -316,22 +338,7 @@ async fn webhook_paths_are_server_routes_and_the_settings_hold() {
     let hooks = mutating.webhooks.as_ref().unwrap();
     assert_eq!(hooks.len(), 1);
     for w in hooks {
-        let hook = Hook {
-            name: &w.name,
-            client: &w.client_config,
-            rules: w.rules.as_deref().unwrap_or_default(),
-            selector: w.namespace_selector.as_ref(),
-            conditions: w
-                .match_conditions
-                .iter()
-                .flatten()
-                .map(|c| c.expression.as_str())
-                .collect(),
-            side_effects: &w.side_effects,
-            versions: &w.admission_review_versions,
-            timeout: w.timeout_seconds,
-            failure: w.failure_policy.as_deref(),
-        };
+        let hook = hook!(w);
         check_hook(&hook, &service, admission::MUTATE_PATH);
         assert!(route_exists(admission::MUTATE_PATH).await);
         assert_eq!(w.reinvocation_policy.as_deref(), Some("IfNeeded"));
@@ -342,22 +349,7 @@ async fn webhook_paths_are_server_routes_and_the_settings_hold() {
         }
     }
     for w in validating.webhooks.as_ref().unwrap() {
-        let hook = Hook {
-            name: &w.name,
-            client: &w.client_config,
-            rules: w.rules.as_deref().unwrap_or_default(),
-            selector: w.namespace_selector.as_ref(),
-            conditions: w
-                .match_conditions
-                .iter()
-                .flatten()
-                .map(|c| c.expression.as_str())
-                .collect(),
-            side_effects: &w.side_effects,
-            versions: &w.admission_review_versions,
-            timeout: w.timeout_seconds,
-            failure: w.failure_policy.as_deref(),
-        };
+        let hook = hook!(w);
         check_hook(&hook, &service, admission::VALIDATE_PATH);
         assert!(route_exists(admission::VALIDATE_PATH).await);
     }
