@@ -417,19 +417,23 @@ async fn read_response(stream: &mut tokio::net::TcpStream) -> String {
     String::from_utf8(out).unwrap()
 }
 
-#[tokio::test]
-async fn sigterm_drains_in_flight_requests() {
-    let dir = tempfile::tempdir().unwrap();
+/// A plaintext (dev-only) server with the Woodpecker example policy and `extra` flags.
+async fn plaintext_server(dir: &tempfile::TempDir, extra: &[&str]) -> Server {
     let policy = dir.path().join("policy.yaml");
     std::fs::write(&policy, example_policy("woodpecker")).unwrap();
-    let args = [
+    let mut args = vec![
         "--policy",
         policy.to_str().unwrap(),
         "--insecure-plaintext-dev-only",
-        "--audit-log",
-        "off",
     ];
-    let mut server = Server::start(&args, &dir.path().join("stderr.log"), None).await;
+    args.extend_from_slice(extra);
+    Server::start(&args, &dir.path().join("stderr.log"), None).await
+}
+
+#[tokio::test]
+async fn sigterm_drains_in_flight_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = plaintext_server(&dir, &["--audit-log", "off"]).await;
     let body = serde_json::to_vec(&body(WOODPECKER)).unwrap();
     let mut in_flight = half_request(server.port, &body).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -456,16 +460,7 @@ async fn sigterm_drains_in_flight_requests() {
 #[tokio::test]
 async fn a_request_that_takes_too_long_times_out() {
     let dir = tempfile::tempdir().unwrap();
-    let policy = dir.path().join("policy.yaml");
-    std::fs::write(&policy, example_policy("woodpecker")).unwrap();
-    let args = [
-        "--policy",
-        policy.to_str().unwrap(),
-        "--insecure-plaintext-dev-only",
-        "--request-timeout",
-        "300ms",
-    ];
-    let server = Server::start(&args, &dir.path().join("stderr.log"), None).await;
+    let server = plaintext_server(&dir, &["--request-timeout", "300ms"]).await;
     let body = serde_json::to_vec(&body(WOODPECKER)).unwrap();
     let mut slow = half_request(server.port, &body).await;
     let response = read_response(&mut slow).await;

@@ -25,35 +25,27 @@ pub(crate) struct ContainerView<'a> {
     pub lifecycle: Option<&'a Lifecycle>,
 }
 
-impl<'a> From<&'a Container> for ContainerView<'a> {
-    #[inline]
-    fn from(c: &'a Container) -> Self {
-        ContainerView {
-            name: &c.name,
-            security_context: c.security_context.as_ref(),
-            ports: c.ports.as_deref().unwrap_or_default(),
-            liveness_probe: c.liveness_probe.as_ref(),
-            readiness_probe: c.readiness_probe.as_ref(),
-            startup_probe: c.startup_probe.as_ref(),
-            lifecycle: c.lifecycle.as_ref(),
+/// `Container` and `EphemeralContainer` have the same fields the checks read.
+macro_rules! container_view_from {
+    ($($ty:ty),*) => {$(
+        impl<'a> From<&'a $ty> for ContainerView<'a> {
+            #[inline]
+            fn from(c: &'a $ty) -> Self {
+                ContainerView {
+                    name: &c.name,
+                    security_context: c.security_context.as_ref(),
+                    ports: c.ports.as_deref().unwrap_or_default(),
+                    liveness_probe: c.liveness_probe.as_ref(),
+                    readiness_probe: c.readiness_probe.as_ref(),
+                    startup_probe: c.startup_probe.as_ref(),
+                    lifecycle: c.lifecycle.as_ref(),
+                }
+            }
         }
-    }
+    )*};
 }
 
-impl<'a> From<&'a EphemeralContainer> for ContainerView<'a> {
-    #[inline]
-    fn from(c: &'a EphemeralContainer) -> Self {
-        ContainerView {
-            name: &c.name,
-            security_context: c.security_context.as_ref(),
-            ports: c.ports.as_deref().unwrap_or_default(),
-            liveness_probe: c.liveness_probe.as_ref(),
-            readiness_probe: c.readiness_probe.as_ref(),
-            startup_probe: c.startup_probe.as_ref(),
-            lifecycle: c.lifecycle.as_ref(),
-        }
-    }
-}
+container_view_from!(Container, EphemeralContainer);
 
 /// Calls `visitor` with every container of the pod, in upstream's visiting order:
 /// `initContainers`, `containers`, then `ephemeralContainers` (upstream `visitContainers`).
