@@ -98,7 +98,11 @@ impl WorkloadKind {
     pub fn of(object: &Value) -> Option<Self> {
         let kind = object.get("kind")?.as_str()?;
         let api_version = object.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        Self::from_type(api_version.rsplit_once('/').map_or("", |(g, _)| g), kind)
+    }
+
+    /// The kind for an API group (`""` for core) and kind name, when it carries a pod.
+    pub fn from_type(group: &str, kind: &str) -> Option<Self> {
         Some(match (group, kind) {
             ("", "Pod") => Self::Pod,
             ("", "PodTemplate") => Self::PodTemplate,
@@ -190,35 +194,45 @@ pub fn at_mut<'v>(mut v: &'v mut Value, keys: &[&str]) -> Option<&'v mut Value> 
     Some(v)
 }
 
-/// The parts of a pod's metadata the Pod Security checks read; the rest (managedFields,
-/// ownerReferences, …) is skipped rather than parsed.
+/// The metadata fields ciguard reads: name, generateName, namespace, uid, labels,
+/// annotations. The rest (managedFields, ownerReferences, …) is skipped rather than parsed.
 #[derive(Deserialize)]
-struct PodMeta {
+#[serde(rename_all = "camelCase")]
+struct SlimMeta {
     name: Option<String>,
+    generate_name: Option<String>,
     namespace: Option<String>,
+    uid: Option<String>,
     labels: Option<std::collections::BTreeMap<String, String>>,
     annotations: Option<std::collections::BTreeMap<String, String>>,
 }
 
+/// Reads an object's `metadata` with only the fields ciguard uses (see [`SlimMeta`]);
+/// absent or null metadata is empty.
+pub fn slim_metadata(metadata: Option<&Value>) -> Result<ObjectMeta, serde_json::Error> {
+    let Some(m) = metadata.filter(|m| !m.is_null()) else {
+        return Ok(ObjectMeta::default());
+    };
+    let m = SlimMeta::deserialize(m)?;
+    Ok(ObjectMeta {
+        name: m.name,
+        generate_name: m.generate_name,
+        namespace: m.namespace,
+        uid: m.uid,
+        labels: m.labels,
+        annotations: m.annotations,
+        ..ObjectMeta::default()
+    })
+}
+
 /// Reads the pod of an object that carries one. `Ok(None)` for objects that carry none.
-/// The metadata holds name, namespace, labels and annotations only.
+/// The metadata holds only what [`slim_metadata`] reads.
 pub fn typed_pod(object: &Value) -> Result<Option<(WorkloadKind, TypedPod)>, String> {
     let Some(kind) = WorkloadKind::of(object) else {
         return Ok(None);
     };
-    let metadata = match at(object, kind.metadata_path()) {
-        None | Some(Value::Null) => ObjectMeta::default(),
-        Some(m) => {
-            let m = PodMeta::deserialize(m).map_err(|e| format!("{}: {e}", kind.metadata_pointer()))?;
-            ObjectMeta {
-                name: m.name,
-                namespace: m.namespace,
-                labels: m.labels,
-                annotations: m.annotations,
-                ..ObjectMeta::default()
-            }
-        }
-    };
+    let metadata = slim_metadata(at(object, kind.metadata_path()))
+        .map_err(|e| format!("{}: {e}", kind.metadata_pointer()))?;
     let spec = match at(object, kind.spec_path()) {
         None | Some(Value::Null) => return Err(format!("{}: missing pod spec", kind.spec_pointer())),
         Some(s) => PodSpec::deserialize(s).map_err(|e| format!("{}: {e}", kind.spec_pointer()))?,

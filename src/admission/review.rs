@@ -55,37 +55,12 @@ impl RawObject {
     }
 }
 
-/// The metadata fields ciguard reads from an object; the rest (managedFields, owner
-/// references, …) stays in the raw value and is not parsed twice.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Meta {
-    name: Option<String>,
-    generate_name: Option<String>,
-    namespace: Option<String>,
-    uid: Option<String>,
-    labels: Option<std::collections::BTreeMap<String, String>>,
-    annotations: Option<std::collections::BTreeMap<String, String>>,
-}
-
 impl<'de> Deserialize<'de> for RawObject {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let value = Value::deserialize(d)?;
-        let metadata = match value.get("metadata") {
-            None | Some(Value::Null) => ObjectMeta::default(),
-            Some(m) => {
-                let m = Meta::deserialize(m).map_err(|e| D::Error::custom(format!("metadata: {e}")))?;
-                ObjectMeta {
-                    name: m.name,
-                    generate_name: m.generate_name,
-                    namespace: m.namespace,
-                    uid: m.uid,
-                    labels: m.labels,
-                    annotations: m.annotations,
-                    ..ObjectMeta::default()
-                }
-            }
-        };
+        // Only the metadata ciguard reads; the rest stays in the raw value, parsed once.
+        let metadata = workload::slim_metadata(value.get("metadata"))
+            .map_err(|e| D::Error::custom(format!("metadata: {e}")))?;
         Ok(RawObject { metadata, value })
     }
 }
@@ -254,8 +229,7 @@ fn carrier(request: &Request) -> Option<WorkloadKind> {
     if request.sub_resource.is_some() || !matches!(request.operation, Operation::Create | Operation::Update) {
         return None;
     }
-    let gvk = &request.kind;
-    WorkloadKind::of(&serde_json::json!({"apiVersion": gvk.api_version(), "kind": gvk.kind}))
+    WorkloadKind::from_type(&request.kind.group, &request.kind.kind)
 }
 
 fn mutate(policy: &ValidPolicy, request: &Request, kind: WorkloadKind) -> Result<Decision, String> {
