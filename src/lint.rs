@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::{
     error::Location,
-    merge::{self, Origin},
+    merge,
     policy::{self, ContainerKind, PolicyError, PolicyErrors, Role, ValidPolicy, roles::Preset},
     pss::Level,
     source::LocationIndex,
@@ -365,46 +365,59 @@ fn probe_candidates(policy: &ValidPolicy) -> Vec<(String, ContainerKind, BTreeMa
     c
 }
 
-/// The policy key that fixes a failed check, or where the offending value came from.
-fn fix_for(check: &str, origin: Option<Origin>) -> String {
-    let (field, suggestion) = match check {
+/// What fixes a failed check: the security-context field behind it, whether that field is
+/// looked up in the probe container's provenance (to name the policy layer that set it),
+/// and the suggestion.
+fn fix(check: &str) -> (&'static str, bool, &'static str) {
+    match check {
         "allowPrivilegeEscalation" => (
             "allowPrivilegeEscalation",
+            true,
             "set containers.default.allowPrivilegeEscalation: false",
         ),
         "capabilities_restricted" => (
             "capabilities.drop",
+            true,
             "set containers.default.capabilities: {drop: [ALL]}",
         ),
-        "capabilities_baseline" => ("capabilities.add", "add no capability beyond the baseline set"),
-        "runAsNonRoot" => ("runAsNonRoot", "set pod.default.runAsNonRoot: true"),
+        "capabilities_baseline" => (
+            "capabilities.add",
+            true,
+            "add no capability beyond the baseline set",
+        ),
+        "runAsNonRoot" => ("runAsNonRoot", true, "set pod.default.runAsNonRoot: true"),
         "runAsUser" => (
             "runAsUser",
+            true,
             "set a non-zero runAsUser (pod.default.runAsUser: 1000)",
         ),
         "seccompProfile_restricted" | "seccompProfile_baseline" => (
             "seccompProfile",
+            false,
             "set pod.default.seccompProfile: {type: RuntimeDefault}",
         ),
-        "privileged" => ("privileged", "do not set privileged: true"),
-        "procMount" | "procMount_restricted" => ("procMount", "do not set procMount: Unmasked"),
+        "privileged" => ("privileged", true, "do not set privileged: true"),
+        "procMount" | "procMount_restricted" => ("procMount", true, "do not set procMount: Unmasked"),
         "seLinuxOptions" => (
             "seLinuxOptions",
+            false,
             "use an allowed SELinux type (container_t) and no user or role",
         ),
         "appArmorProfile" => (
             "appArmorProfile",
+            false,
             "use appArmorProfile type RuntimeDefault or Localhost",
         ),
-        "windowsHostProcess" => ("windowsOptions", "do not set windowsOptions.hostProcess: true"),
+        "windowsHostProcess" => (
+            "windowsOptions",
+            false,
+            "do not set windowsOptions.hostProcess: true",
+        ),
         _ => (
             "",
+            false,
             "this is not a security-context setting; the runner's pod must change",
         ),
-    };
-    match origin {
-        Some(o) if !field.is_empty() => format!("{field} comes from {o}: change it there ({suggestion})"),
-        _ => suggestion.to_string(),
     }
 }
 
@@ -452,16 +465,23 @@ fn pss_probes(policy: &ValidPolicy, out: &mut Vec<Finding>) {
             .violations
             .iter()
             .map(|v| {
-                let field = fix_field(v.check);
+                let (field, traced, suggestion) = fix(v.check);
                 let origin = rendered
                     .provenance
                     .iter()
+                    .filter(|_| traced)
                     .find(|p| {
                         p.field.field == field
                             && p.field.container.as_ref().is_some_and(|(_, n)| **n == *name)
                     })
                     .map(|p| p.origin);
-                format!("{}: {}", v.check, fix_for(v.check, origin))
+                match origin {
+                    Some(o) => format!(
+                        "{}: {field} comes from {o}: change it there ({suggestion})",
+                        v.check
+                    ),
+                    None => format!("{}: {suggestion}", v.check),
+                }
             })
             .collect();
         out.push(Finding {
@@ -471,18 +491,5 @@ fn pss_probes(policy: &ValidPolicy, out: &mut Vec<Finding>) {
             location: None,
             help: Some(help.join("; ")),
         });
-    }
-}
-
-fn fix_field(check: &str) -> &'static str {
-    match check {
-        "allowPrivilegeEscalation" => "allowPrivilegeEscalation",
-        "runAsNonRoot" => "runAsNonRoot",
-        "runAsUser" => "runAsUser",
-        "privileged" => "privileged",
-        "capabilities_baseline" => "capabilities.add",
-        "capabilities_restricted" => "capabilities.drop",
-        "procMount" | "procMount_restricted" => "procMount",
-        _ => "",
     }
 }
