@@ -81,7 +81,7 @@ fn s3_warning_names_container_field_value_and_list() {
         &gitlab_pod(json!({"runAsUser": 1001, "runAsGroup": 1001})),
     );
     assert_eq!(r.warnings.len(), 1);
-    let w = &r.warnings[0].message;
+    let w = &r.warnings[0].message();
     assert_eq!(
         w,
         "container \"build\": runAsUser 1001 is not allowed by allowedUsers [\"1000\", \"65534\"]; the request was dropped"
@@ -95,7 +95,7 @@ fn s6_no_container_runs_as_root() {
     for name in ["build", "helper", "svc-0", "init-permissions"] {
         assert_ne!(effective(&r, name, "runAsUser"), Some(&json!(0)), "{name}");
     }
-    let msgs: Vec<_> = r.warnings.iter().map(|w| w.message.as_str()).collect();
+    let msgs: Vec<_> = r.warnings.iter().map(|w| w.message()).collect();
     assert!(
         msgs[0].starts_with("container \"build\": runAsUser 0 is not allowed by allowedUsers"),
         "{msgs:?}"
@@ -248,7 +248,7 @@ fn helper_without_any_default_is_warned() {
     pod["spec"]["securityContext"] = json!({"runAsUser": 4242});
     let r = render(&p, &pod);
     assert!(r.warnings.iter().any(|w| {
-        w.message
+        w.message()
             .starts_with("container \"helper\": inherits the job's pod-level runAsUser 4242")
     }));
 }

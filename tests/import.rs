@@ -70,7 +70,7 @@ fn gitlab_scenarios_from_config_toml(
     }
     assert_eq!(!r.warnings.is_empty(), warns, "{:?}", r.warnings);
     if scenario == "s3" {
-        let w = &r.warnings[0].message;
+        let w = &r.warnings[0].message();
         assert!(
             w.contains("\"build\"") && w.contains("runAsUser") && w.contains("1001"),
             "{w}"

@@ -39,7 +39,7 @@ fn rendered_examples(#[case] pod: &str, #[case] policy: Option<&str>) {
     let warnings: String = r
         .warnings
         .iter()
-        .map(|w| format!("warning[{}]: {}\n", w.code.as_str(), w.message))
+        .map(|w| format!("warning[{}]: {}\n", w.code.as_str(), w.message()))
         .collect();
     insta::assert_snapshot!(
         format!("{name}.yaml"),

@@ -84,7 +84,7 @@ async fn mutate_patches_like_render_and_is_idempotent(#[case] text: &str, #[case
     assert!(!patch_of(&response).as_array().unwrap().is_empty());
     let mutated = apply(&original, &response);
     assert_eq!(mutated, rendered.object);
-    let expected: Vec<String> = rendered.warnings.iter().map(|w| w.message.clone()).collect();
+    let expected: Vec<String> = rendered.warnings.iter().map(|w| w.message()).collect();
     assert_eq!(warnings(&response), expected);
 
     // Re-invocation (reinvocationPolicy: IfNeeded) changes nothing more.

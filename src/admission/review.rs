@@ -248,7 +248,7 @@ fn mutate(policy: &ValidPolicy, request: &Request, kind: WorkloadKind) -> Result
     }
     decision.changes = rendered.changes;
     for w in rendered.warnings {
-        decision.warn(w.code.as_str(), w.message);
+        decision.warn(w.code.as_str(), w.message());
     }
     Ok(decision)
 }
@@ -292,7 +292,7 @@ fn validate(policy: &ValidPolicy, request: &Request, kind: WorkloadKind) -> Resu
 fn workload_warnings(denial: Option<&Denial>, warnings: Vec<merge::Warning>) -> Decision {
     let mut decision = Decision::with(Outcome::Allowed);
     for w in warnings {
-        decision.warn(w.code.as_str(), w.message);
+        decision.warn(w.code.as_str(), w.message());
     }
     if let Some(d) = denial {
         if !d.requests.is_empty() {

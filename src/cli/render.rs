@@ -54,7 +54,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let mut printed = Vec::new();
     for (doc, r) in docs.iter().zip(&rendered) {
         for w in &r.warnings {
-            writeln!(stderr, "warning: {}: {}", label(doc), w.message)?;
+            writeln!(stderr, "warning: {}: {}", label(doc), w.message())?;
         }
         if args.explain && r.kind.is_some() {
             writeln!(stderr, "explain: {}", label(doc))?;

@@ -101,8 +101,31 @@ impl WarningCode {
 pub struct Warning {
     /// Its kind.
     pub code: WarningCode,
-    /// The text, naming container, field, value and list.
-    pub message: String,
+    /// The container it is about; `None` for the pod-level security context.
+    pub container: Option<Arc<str>>,
+    /// What happened, without the subject: field, value and list. Warnings with the same
+    /// code and detail about several containers can be told as one.
+    pub detail: String,
+}
+
+impl Warning {
+    /// The subject as text: `container "build"` or `pod`.
+    pub fn subject(&self) -> String {
+        subject(self.container.as_deref())
+    }
+
+    /// The whole text: `container "build": runAsUser 0 is not allowed by …`.
+    pub fn message(&self) -> String {
+        format!("{}: {}", self.subject(), self.detail)
+    }
+}
+
+/// `container "NAME"`, or `pod` for the pod-level security context.
+pub(crate) fn subject(container: Option<&str>) -> String {
+    match container {
+        Some(name) => format!("container \"{name}\""),
+        None => "pod".to_string(),
+    }
 }
 
 /// Why a document is rejected.
@@ -346,18 +369,27 @@ struct Engine<'p, 'o> {
 
 impl Engine<'_, '_> {
     /// Reports a job request the policy does not allow.
-    fn disallowed(&mut self, code: WarningCode, message: String) {
+    fn disallowed(&mut self, code: WarningCode, container: Option<&Arc<str>>, detail: String) {
         match self.policy.spec().on_violation {
             OnViolation::Warn => self.warnings.push(Warning {
                 code,
-                message: format!("{message}; the request was dropped"),
+                container: container.cloned(),
+                detail: format!("{detail}; the request was dropped"),
             }),
-            OnViolation::Deny => self.denied.push(message),
+            OnViolation::Deny => self
+                .denied
+                .push(format!("{}: {detail}", subject(container.map(|c| &**c)))),
         }
     }
 
     /// Applies the allowlists to the job's request for `field` at `scope`, when it would win.
-    fn check_request(&mut self, c: &mut Candidates<'_>, who: &dyn Fn() -> String, field: &str, scope: Scope) {
+    fn check_request(
+        &mut self,
+        c: &mut Candidates<'_>,
+        container: Option<&Arc<str>>,
+        field: &str,
+        scope: Scope,
+    ) {
         let Some((name, list)) = validity::list_for(self.policy, field) else {
             return;
         };
@@ -382,7 +414,8 @@ impl Engine<'_, '_> {
         for id in &bad {
             self.disallowed(
                 WarningCode::DisallowedId,
-                format!("{}: {field} {id} is not allowed by {listed}", who()),
+                container,
+                format!("{field} {id} is not allowed by {listed}"),
             );
         }
         match c.0.last_mut() {
@@ -400,7 +433,7 @@ impl Engine<'_, '_> {
             let decided = {
                 let mut c = fields::pod_candidates(self.policy, &allowed, field);
                 c.absorb_echo(Scope::Pod);
-                self.check_request(&mut c, &|| "pod".to_string(), field, Scope::Pod);
+                self.check_request(&mut c, None, field, Scope::Pod);
                 let job =
                     c.0.iter()
                         .find(|c| c.is_job())
@@ -436,16 +469,15 @@ impl Engine<'_, '_> {
         pod_allowed: &Map<String, Value>,
         pod_effective: &Map<String, Value>,
     ) {
-        let who = || format!("container \"{}\"", c.name);
         let mut cands: [Candidates<'_>; CONTAINER_FIELDS.len()] = Default::default();
         for (i, &field) in CONTAINER_FIELDS.iter().enumerate() {
             let mut cs = fields::container_candidates(self.policy, c.role, c.job, pod_allowed, field);
             cs.absorb_echo(Scope::Containers);
-            self.check_request(&mut cs, &who, field, Scope::Containers);
+            self.check_request(&mut cs, Some(&c.name), field, Scope::Containers);
             cands[i] = cs;
         }
         let mut add = fields::add_candidates(self.policy, c.role, c.job);
-        self.settle_conflicts(&mut cands, &mut add, &who);
+        self.settle_conflicts(&mut cands, &mut add, &c.name);
 
         let target = Target::Container(c.list, c.index);
         let fref = |field: &'static str| FieldRef {
@@ -462,9 +494,9 @@ impl Engine<'_, '_> {
                     {
                         self.warnings.push(Warning {
                             code: WarningCode::HelperInheritsJobId,
-                            message: format!(
-                                "{}: inherits the job's pod-level {field} {}; set helper.default.{field} to give it its own",
-                                who(),
+                            container: Some(c.name.clone()),
+                            detail: format!(
+                                "inherits the job's pod-level {field} {}; set helper.default.{field} to give it its own",
                                 pod_effective[field]
                             ),
                         });
@@ -512,7 +544,7 @@ impl Engine<'_, '_> {
         &mut self,
         cands: &mut [Candidates<'a>; CONTAINER_FIELDS.len()],
         add: &mut Candidates<'a>,
-        who: &dyn Fn() -> String,
+        container: &Arc<str>,
     ) {
         let rules = validity::conflicts();
         let slot = |f: &str| CONTAINER_FIELDS.iter().position(|x| *x == f);
@@ -549,15 +581,11 @@ impl Engine<'_, '_> {
                 } else {
                     (rule.b, rule.a)
                 };
-                let message = format!(
-                    "{}: {field} {} cannot stand with {against} {} from {} ({})",
-                    who(),
-                    l.value,
-                    w.value,
-                    w.origin,
-                    rule.why
+                let detail = format!(
+                    "{field} {} cannot stand with {against} {} from {} ({})",
+                    l.value, w.value, w.origin, rule.why
                 );
-                self.disallowed(WarningCode::ConflictsWithPolicy, message);
+                self.disallowed(WarningCode::ConflictsWithPolicy, Some(container), detail);
             }
             let against = winner.map(|w| w.origin);
             if let Some(against) = against {
