@@ -200,6 +200,11 @@ pub fn import(vars: &BTreeMap<String, String>, source: &str) -> Result<Imported,
             None => Map::new(),
         };
         let (mut pod, containers, _) = split_levels(&ctx);
+        for (level, part) in [("pod", &pod), ("containers", &containers)] {
+            for (name, value) in part {
+                super::check_field(var, level, name, value)?;
+            }
+        }
         if layer == "enforced" {
             // SECCTX_NONROOT sets the enforced runAsNonRoot after ENFORCED_SECCTX is read.
             for (k, v) in std::mem::take(&mut nonroot) {
