@@ -36,11 +36,18 @@ fn import(env: &[(&str, &str)]) -> ValidPolicy {
 /// #6310) when the agent has no security settings, from the step's `backend_options`
 /// security context and its `privileged` flag.
 fn woodpecker_pod(privileged: bool, step: &Value) -> Value {
+    woodpecker_pod_with(privileged, None, step)
+}
+
+/// [`woodpecker_pod`] with the step's `backend_options.hostUsers` (main branch: root is
+/// allowed for a privileged step or with user namespaces, `hostUsers: false`).
+fn woodpecker_pod_with(privileged: bool, host_users: Option<bool>, step: &Value) -> Value {
     let get = |k: &str| step.get(k).filter(|v| !v.is_null());
+    let allow_root = privileged || host_users == Some(false);
     let mut pod = Map::new();
     for id in ["runAsUser", "runAsGroup"] {
         // only allow to set user/group if it's not root or the step is privileged
-        if let Some(v) = get(id).filter(|v| v.as_i64() != Some(0) || privileged) {
+        if let Some(v) = get(id).filter(|v| v.as_i64() != Some(0) || allow_root) {
             pod.insert(id.into(), v.clone());
         }
     }
@@ -80,6 +87,9 @@ fn woodpecker_pod(privileged: bool, step: &Value) -> Value {
     });
     if !pod.is_empty() {
         out["spec"]["securityContext"] = Value::Object(pod);
+    }
+    if let Some(h) = host_users {
+        out["spec"]["hostUsers"] = json!(h);
     }
     normalized(out)
 }
@@ -133,6 +143,7 @@ struct Case {
     upstream: &'static str,
     env: &'static [(&'static str, &'static str)],
     privileged: bool,
+    host_users: Option<bool>,
     step: &'static str,
     expect: &'static [(&'static str, &'static str)],
     difference: Option<&'static str>,
@@ -156,6 +167,7 @@ const fn case(
         upstream,
         env,
         privileged,
+        host_users: None,
         step,
         expect,
         difference: None,
@@ -184,6 +196,32 @@ const CASES: &[Case] = &[
             false,
             r#"{"runAsUser": 0, "runAsGroup": 0, "fsGroup": 0}"#,
             &[("pod", r#"{"fsGroup": 0}"#), ("c", "null")],
+        )
+    },
+    // Woodpecker's main branch (user namespaces), not in PR #6310's version of the test.
+    Case {
+        host_users: Some(false),
+        difference: Some("root-user-namespace"),
+        ..case(
+            "TestPodPrivilege/securty context is requesting root with hostUsers=false (user namespaces): allowed",
+            ROOT_OK,
+            false,
+            r#"{"runAsUser": 0, "runAsGroup": 0, "fsGroup": 0}"#,
+            &[
+                ("pod.runAsUser", "0"),
+                ("pod.runAsGroup", "0"),
+                ("pod.fsGroup", "0"),
+            ],
+        )
+    },
+    Case {
+        host_users: Some(true),
+        ..case(
+            "TestPodPrivilege/securty context is requesting root with hostUsers=true: still blocked",
+            ROOT_OK,
+            false,
+            r#"{"runAsUser": 0, "runAsGroup": 0}"#,
+            &[("pod.runAsUser", "null"), ("pod.runAsGroup", "null")],
         )
     },
     case(
@@ -356,7 +394,7 @@ fn documented(difference: &str) {
 fn check(c: &Case) -> Result<(), String> {
     let policy = import(c.env);
     let step: Value = serde_json::from_str(c.step).unwrap();
-    let job = woodpecker_pod(c.privileged, &step);
+    let job = woodpecker_pod_with(c.privileged, c.host_users, &step);
     let out = normalized(render(&policy, &job).object);
     let differs: Vec<String> = c
         .expect
@@ -385,7 +423,7 @@ fn woodpecker_security_context_tests() {
             .iter()
             .filter(|c| c.upstream.starts_with(POD_PRIVILEGE))
             .count()
-            == 11
+            == 13
     );
     let failed: Vec<String> = CASES
         .iter()
