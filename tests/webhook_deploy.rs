@@ -342,16 +342,30 @@ async fn webhook_paths_are_server_routes_and_the_settings_hold() {
         check_hook(&hook, &service, admission::MUTATE_PATH);
         assert!(route_exists(admission::MUTATE_PATH).await);
         assert_eq!(w.reinvocation_policy.as_deref(), Some("IfNeeded"));
-        // Only pod CREATE is mutated.
-        for rule in hook.rules {
-            assert_eq!(rule.operations.as_deref(), Some(&["CREATE".to_string()][..]));
-            assert_eq!(rule.resources.as_deref(), Some(&["pods".to_string()][..]));
-        }
+        // Only pod CREATE and the UPDATE of pods/ephemeralcontainers are mutated.
+        let rules: Vec<(Vec<String>, Vec<String>)> = hook
+            .rules
+            .iter()
+            .map(|r| (r.operations.clone().unwrap(), r.resources.clone().unwrap()))
+            .collect();
+        let owned = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            rules,
+            [
+                (owned(&["CREATE"]), owned(&["pods"])),
+                (owned(&["UPDATE"]), owned(&["pods/ephemeralcontainers"]))
+            ]
+        );
     }
     for w in validating.webhooks.as_ref().unwrap() {
         let hook = hook!(w);
         check_hook(&hook, &service, admission::VALIDATE_PATH);
         assert!(route_exists(admission::VALIDATE_PATH).await);
+        // `kubectl debug` is checked (issue 11).
+        assert!(hook.rules.iter().any(|r| {
+            r.operations.as_deref() == Some(&["UPDATE".to_string()][..])
+                && r.resources.as_deref() == Some(&["pods/ephemeralcontainers".to_string()][..])
+        }));
     }
     assert!(!route_exists("/nope").await);
     for annotations in [&mutating.metadata.annotations, &validating.metadata.annotations] {
