@@ -107,14 +107,10 @@ pub fn load_policy(path: Option<&str>) -> anyhow::Result<ciguard::ValidPolicy> {
 
 /// `--policy P…` or `--policy-dir DIR`: a set of policies (`serve`, `webhook-config`).
 #[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false)]
 pub struct PolicyArgs {
     /// Policy file; repeat for several policies
-    #[arg(
-        long,
-        value_name = "FILE",
-        required_unless_present = "policy_dir",
-        conflicts_with = "policy_dir"
-    )]
+    #[arg(long, value_name = "FILE")]
     policy: Vec<std::path::PathBuf>,
     /// Directory of policy files: every *.yaml, *.yml and *.json directly in it
     #[arg(long, value_name = "DIR")]
