@@ -295,3 +295,32 @@ fn usage_errors_exit_2(#[case] args: &[&str], #[case] message: &str) {
         .stdout("")
         .stderr(predicate::str::contains(message));
 }
+
+/// deploy/base's webhook configurations are exactly what `webhook-config` prints for the
+/// policies of its ConfigMap, so the base never drifts from the generator.
+#[test]
+fn the_kustomize_base_is_the_output_for_its_policies() {
+    let text = std::fs::read_to_string("deploy/base/configmap-policy.yaml").unwrap();
+    let configmap = &ciguard::source::documents(&text, "configmap-policy.yaml").unwrap()[0];
+    let dir = tempfile::tempdir().unwrap();
+    let data = configmap["data"].as_object().unwrap();
+    assert!(!data.is_empty());
+    for (key, policy) in data {
+        std::fs::write(dir.path().join(key), policy.as_str().unwrap()).unwrap();
+    }
+    let printed = run(&[
+        "--policy-dir",
+        dir.path().to_str().unwrap(),
+        "--service",
+        "ciguard-system/ciguard",
+        "--cert-manager",
+        "ciguard-system/ciguard-tls",
+    ]);
+    let mutating = std::fs::read_to_string("deploy/base/mutatingwebhookconfiguration.yaml").unwrap();
+    let validating = std::fs::read_to_string("deploy/base/validatingwebhookconfiguration.yaml").unwrap();
+    assert_eq!(
+        printed,
+        format!("{mutating}---\n{validating}"),
+        "deploy/base is stale: regenerate it as docs/deploy.md says"
+    );
+}
