@@ -30,6 +30,16 @@ pub enum ApiError {
     /// The body is not an `admission.k8s.io/v1` AdmissionReview (HTTP 400).
     #[error(transparent)]
     BadRequest(#[from] super::review::ReviewError),
+    /// No policy is served at this admission path (HTTP 404).
+    #[error(
+        "no policy is served at {path}; this server has the policies {policies}, each at /mutate/<name> and /validate/<name> (and /mutate, /validate when it has exactly one)"
+    )]
+    NoPolicy {
+        /// The path.
+        path: String,
+        /// The names of the policies, comma-separated.
+        policies: String,
+    },
     /// No such route (HTTP 404).
     #[error("no route for {0}; ciguard serves POST /mutate, POST /validate, GET /healthz, /readyz, /metrics")]
     NotFound(String),
@@ -69,7 +79,7 @@ impl ApiError {
     fn status(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::BadRequest(_) | ApiError::Body(_) => (StatusCode::BAD_REQUEST, "BadRequest"),
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "NotFound"),
+            ApiError::NotFound(_) | ApiError::NoPolicy { .. } => (StatusCode::NOT_FOUND, "NotFound"),
             ApiError::MethodNotAllowed { .. } => (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed"),
             ApiError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge"),
             ApiError::Timeout(_) => (StatusCode::REQUEST_TIMEOUT, "Timeout"),
@@ -85,7 +95,8 @@ impl ApiError {
             | ApiError::Body(_)
             | ApiError::TooLarge { .. }
             | ApiError::NotFound(_)
-            | ApiError::MethodNotAllowed { .. } => Outcome::Invalid,
+            | ApiError::MethodNotAllowed { .. }
+            | ApiError::NoPolicy { .. } => Outcome::Invalid,
             ApiError::Timeout(_) => Outcome::Timeout,
             ApiError::NotReady | ApiError::Internal(_) => Outcome::Error,
         }
@@ -149,6 +160,9 @@ pub enum ServeError {
         #[source]
         source: PolicyErrors,
     },
+    /// The policies could not be read, are invalid, or have the same name.
+    #[error(transparent)]
+    Policies(crate::policy::set::SetErrors),
     /// The certificate or key could not be read or do not form a usable pair.
     #[error("failed to load the TLS certificate '{cert}' and key '{key}'")]
     Tls {

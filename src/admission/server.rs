@@ -39,6 +39,7 @@ use super::{
     reload::{self, Reloader, TlsFiles},
     router,
 };
+use crate::policy::set::{PolicySet, PolicySource};
 
 /// File descriptors kept for everything but connections: the policy and certificate
 /// files, the watcher, the audit log, the runtime.
@@ -56,8 +57,8 @@ pub struct Tls {
 /// How `ciguard serve` runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// The policy file (watched).
-    pub policy: PathBuf,
+    /// The policy files or directory (watched).
+    pub policies: PolicySource,
     /// The certificate and key (watched). `None` serves plain HTTP, for development only.
     pub tls: Option<Tls>,
     /// The listen address.
@@ -93,9 +94,9 @@ impl Config {
     /// A configuration with the defaults: audit to stdout, 4 s request timeout, no
     /// shutdown delay, 20 s grace, 1,000 connections, 5 s to the first request head,
     /// 120 s keep-alive.
-    pub fn new(policy: PathBuf, tls: Option<Tls>, addr: SocketAddr) -> Self {
+    pub fn new(policies: PolicySource, tls: Option<Tls>, addr: SocketAddr) -> Self {
         Config {
-            policy,
+            policies,
             tls,
             addr,
             audit: AuditSink::Stdout,
@@ -119,13 +120,13 @@ pub struct Server {
 }
 
 impl Server {
-    /// Loads the policy and the certificate; fails if either is unusable.
+    /// Loads the policies and the certificate; fails if either is unusable.
     pub fn new(config: Config) -> Result<Self, ServeError> {
-        let (policy, policy_bytes) =
-            reload::load_policy(&config.policy).map_err(|source| ServeError::Policy {
-                path: config.policy.clone(),
-                source,
-            })?;
+        let files = config
+            .policies
+            .read()
+            .map_err(|e| ServeError::Policies(e.into()))?;
+        let policies = PolicySet::parse(&files).map_err(ServeError::Policies)?;
         let tls = config
             .tls
             .as_ref()
@@ -133,9 +134,10 @@ impl Server {
             .transpose()?;
         let rustls = tls.as_ref().map(|t| t.config.clone());
         let audit = Audit::open(&config.audit)?;
-        tracing::info!(policy = policy.name(), path = %config.policy.display(), "policy loaded");
-        let state = Arc::new(AppState::new(policy, audit).with_request_timeout(config.request_timeout));
-        let reloader = Reloader::new(state.clone(), config.policy.clone(), policy_bytes, tls);
+        reload::log_loaded(&policies, &files);
+        let state =
+            Arc::new(AppState::with_policies(policies, audit).with_request_timeout(config.request_timeout));
+        let reloader = Reloader::new(state.clone(), config.policies.clone(), files, tls);
         Ok(Server {
             config,
             state,

@@ -5,14 +5,16 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use anyhow::Context;
 use ciguard::admission::{AuditSink, Config, Server, Tls};
 
-use super::Outcome;
+use super::{Outcome, PolicyArgs};
 
 /// Arguments of `ciguard serve`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Policy file; watched, changes apply without a restart (a bad one is refused)
-    #[arg(long)]
-    policy: PathBuf,
+    // Policies, each served at /mutate/<name> and /validate/<name> (and /mutate, /validate
+    // when there is one); watched, changes apply without a restart as one set (a bad file
+    // or a duplicate name keeps the last good set).
+    #[command(flatten)]
+    policies: PolicyArgs,
     /// PEM certificate chain; watched with the key, rotation applies without a restart
     #[arg(long, required_unless_present = "insecure_plaintext_dev_only")]
     tls_cert: Option<PathBuf>,
@@ -75,7 +77,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         (Some(cert), Some(key)) => Some(Tls { cert, key }),
         _ => None,
     };
-    let mut config = Config::new(args.policy, tls, args.addr);
+    let mut config = Config::new(args.policies.source(), tls, args.addr);
     config.audit = match args.audit_log.as_str() {
         "-" => AuditSink::Stdout,
         "off" => AuditSink::Off,
