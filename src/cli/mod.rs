@@ -7,6 +7,7 @@ mod render;
 mod schema;
 #[cfg(feature = "server")]
 mod serve;
+mod webhook_config;
 
 use std::process::ExitCode;
 
@@ -35,6 +36,8 @@ enum Command {
     Serve(serve::Args),
     /// Print the JSON Schema of the policy file
     Schema(schema::Args),
+    /// Print the webhook configurations that send each policy its pods
+    WebhookConfig(webhook_config::Args),
 }
 
 /// What a command found, mapped to the exit code.
@@ -65,6 +68,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         #[cfg(feature = "server")]
         Command::Serve(args) => serve::run(args),
         Command::Schema(args) => schema::run(args),
+        Command::WebhookConfig(args) => webhook_config::run(args),
     }
 }
 
@@ -98,6 +102,29 @@ pub fn load_policy(path: Option<&str>) -> anyhow::Result<ciguard::ValidPolicy> {
     match path {
         Some(p) => Ok(ciguard::policy::load::from_file(p)?),
         None => Ok(ciguard::ValidPolicy::builtin()),
+    }
+}
+
+/// `--policy P…` or `--policy-dir DIR`: a set of policies (`serve`, `webhook-config`).
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct PolicyArgs {
+    /// Policy file; repeat for several policies
+    #[arg(long, value_name = "FILE")]
+    policy: Vec<std::path::PathBuf>,
+    /// Directory of policy files: every *.yaml, *.yml and *.json directly in it
+    #[arg(long, value_name = "DIR")]
+    policy_dir: Option<std::path::PathBuf>,
+}
+
+impl PolicyArgs {
+    /// Where the policies come from.
+    pub fn source(&self) -> ciguard::policy::set::PolicySource {
+        use ciguard::policy::set::PolicySource;
+        match &self.policy_dir {
+            Some(dir) => PolicySource::Dir(dir.clone()),
+            None => PolicySource::Files(self.policy.clone()),
+        }
     }
 }
 

@@ -253,6 +253,7 @@ impl Validator<'_> {
             let loc = self.at_value("/spec/workdirInit/image");
             self.invalid(loc, "workdirInit.image is empty, expected an image reference");
         }
+        self.match_selectors(spec);
         let mut maps: Vec<Contexts> = Vec::new();
         for (name, pod_level) in SECTIONS {
             let (default, enforced) = match name {
@@ -296,6 +297,27 @@ impl Validator<'_> {
             workdir_init,
             policy,
         })
+    }
+
+    /// `spec.match`: label selectors as the API server checks them.
+    fn match_selectors(&mut self, spec: &PolicySpec) {
+        let Some(m) = &spec.match_ else { return };
+        let selectors = [
+            ("namespaceSelector", &m.namespace_selector),
+            ("objectSelector", &m.object_selector),
+        ];
+        for (name, selector) in selectors {
+            let Some(selector) = selector else { continue };
+            for e in super::selector::check(&format!("match.{name}"), selector) {
+                let ptr = format!("/spec/match/{name}{}", e.pointer);
+                let loc = if e.at_value {
+                    self.at_value(&ptr)
+                } else {
+                    self.at_key(&ptr)
+                };
+                self.invalid(loc, e.message);
+            }
+        }
     }
 
     fn pss(&mut self, spec: &PolicySpec) -> Option<LevelVersion> {
@@ -492,7 +514,7 @@ fn fields_of<T: for<'de> Deserialize<'de>>() -> &'static [&'static str] {
 
 /// What keys are expected at a path where an unknown key was found.
 fn expected_fields(parent: &str) -> Vec<&'static str> {
-    use k8s_openapi::api::core::v1 as core;
+    use k8s_openapi::{api::core::v1 as core, apimachinery::pkg::apis::meta::v1 as meta};
     let last = parent.rsplit('/').next().unwrap_or("");
     let grand = parent.rsplit('/').nth(1).unwrap_or("");
     let mut fields: Vec<&str> = match (grand, last) {
@@ -504,6 +526,8 @@ fn expected_fields(parent: &str) -> Vec<&'static str> {
         (_, "seLinuxOptions") => fields_of::<core::SELinuxOptions>().to_vec(),
         (_, "windowsOptions") => fields_of::<core::WindowsSecurityContextOptions>().to_vec(),
         ("sysctls", _) => fields_of::<core::Sysctl>().to_vec(),
+        (_, "namespaceSelector" | "objectSelector") => fields_of::<meta::LabelSelector>().to_vec(),
+        ("matchExpressions", _) => fields_of::<meta::LabelSelectorRequirement>().to_vec(),
         _ => Vec::new(),
     };
     fields.sort_unstable();
