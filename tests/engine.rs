@@ -217,6 +217,9 @@ fn precedence(
 #[case::enforced_empty_add_removes("containers: {enforced: {capabilities: {add: []}}}", json!({"add": ["NET_ADMIN"]}), json!({"add": []}))]
 #[case::add_from_highest("build: {default: {capabilities: {add: [CHOWN]}}}\n  containers: {enforced: {capabilities: {add: [KILL]}}}", json!({"add": ["NET_ADMIN"]}), json!({"add": ["KILL"]}))]
 #[case::job_already_drops_all("containers: {default: {capabilities: {drop: [ALL]}}}", json!({"drop": ["ALL"]}), json!({"drop": ["ALL"]}))]
+#[case::same_layer_drop_wins("containers: {enforced: {capabilities: {add: [CAP_1, NET_RAW], drop: [CAP_1]}}}", json!({}), json!({"drop": ["CAP_1"], "add": ["NET_RAW"]}))]
+#[case::job_junk_does_not_survive_a_policy_list("containers: {enforced: {capabilities: {drop: [ALL]}}}", json!({"drop": ["", "CHOWN"]}), json!({"drop": ["CHOWN", "ALL"]}))]
+#[case::job_junk_alone_is_the_job_s("containers: {enforced: {privileged: false}}", json!({"drop": [""]}), json!({"drop": [""]}))]
 fn capabilities(#[case] spec: &str, #[case] caps: Value, #[case] expected: Value) {
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
         "spec": {"containers": [{"name": "build", "image": "x", "securityContext": {"capabilities": caps}}]}});

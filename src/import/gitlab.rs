@@ -243,6 +243,8 @@ impl Ctx<'_> {
                     continue;
                 }
             };
+            let level = if pod { "pod" } else { "containers" };
+            super::check_field(&format!("{}: {at}", self.at(&at)), level, name, &value)?;
             out.insert(name.into(), value);
         }
         if let Some(p) = self.profile(t, path, "seccomp_profile")? {

@@ -247,7 +247,8 @@ pub(crate) fn drop_union(
     for (origin, ctx) in &layers {
         let Some(list) = drops(ctx) else { continue };
         any = true;
-        for cap in list {
+        // The job's list is in the union already (first, and without its junk).
+        for cap in list.iter().filter(|_| *origin != job_origin) {
             if !union.contains(cap) {
                 union.push(cap.clone());
             }

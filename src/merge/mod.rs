@@ -472,40 +472,31 @@ impl Engine<'_, '_> {
     }
 
     /// Tells that a policy layer above the job replaced what the job asked for: the
-    /// job's strongest surviving request lost to a policy value that differs from it.
-    /// A request that was dropped (disallowed, yielding) has its own warning already; a
-    /// pod-level request that a pod-level layer replaced is told once, for the pod.
+    /// job's request at this level (the pod's context for the pod, the container's own for
+    /// a container) lost to a policy value that differs from it. A request that was dropped
+    /// (disallowed, yielding) has its own warning already. A pod-level request is told
+    /// for the pod only: where a role's value replaces it in some containers, the pod keeps
+    /// it, and a rendered pod that still carries it must render again without a notice.
     fn notice_override(&mut self, c: &Candidates<'_>, container: Option<&Arc<str>>, field: &str) {
         let Some(winner) = c.winner().filter(|w| !w.is_job()) else {
             return;
         };
-        let Some(asked) = c.0.iter().rev().find(|x| x.is_job()) else {
+        let scope = if container.is_some() {
+            Scope::Containers
+        } else {
+            Scope::Pod
+        };
+        let Some(asked) = c.0.iter().find(|x| x.origin == Origin::new(Layer::Job, scope)) else {
             return;
         };
-        let pod_scope = |o: Origin| {
-            matches!(
-                o,
-                Origin::Layer {
-                    scope: Scope::Pod,
-                    ..
-                }
-            )
-        };
-        if asked.value == winner.value
-            || (container.is_some() && pod_scope(asked.origin) && pod_scope(winner.origin))
-        {
+        if asked.value == winner.value {
             return;
         }
-        let how = if pod_scope(asked.origin) && container.is_some() {
-            " (in the pod securityContext)"
-        } else {
-            ""
-        };
         self.warnings.push(Warning {
             code: WarningCode::OverriddenByPolicy,
             container: container.cloned(),
             detail: format!(
-                "{field}: the job asked for {}{how}, the policy sets {} from {}",
+                "{field}: the job asked for {}, the policy sets {} from {}",
                 asked.value, winner.value, winner.origin
             ),
         });
