@@ -64,8 +64,8 @@ pub struct Config {
     pub addr: SocketAddr,
     /// Where audit lines go.
     pub audit: AuditSink,
-    /// The longest a request may take, reading its body included; also the TLS
-    /// handshake and header read timeouts.
+    /// The longest a request may take, reading its body included (the TLS handshake
+    /// and the request head have [`Config::head_timeout`]).
     pub request_timeout: Duration,
     /// After SIGTERM, how long to keep serving while `/readyz` fails, so the Service
     /// stops routing to this pod before it stops listening.
