@@ -57,6 +57,11 @@ struct Setup {
 
 impl Setup {
     async fn start(extra: &[&str]) -> Self {
+        Self::start_with(None, extra).await
+    }
+
+    /// With a hard open-file limit for the server.
+    async fn start_with(nofile: Option<u32>, extra: &[&str]) -> Self {
         install_provider();
         raise_open_files();
         let dir = tempfile::tempdir().unwrap();
@@ -77,7 +82,11 @@ impl Setup {
         ];
         args.extend_from_slice(extra);
         let client = ca.client();
-        let server = Server::start(&args, &dir.path().join("stderr.log"), Some(&client)).await;
+        let log = dir.path().join("stderr.log");
+        let server = match nofile {
+            Some(n) => Server::start_with_nofile(n, &args, &log, Some(&client)).await,
+            None => Server::start(&args, &log, Some(&client)).await,
+        };
         Setup {
             _dir: dir,
             ca,
@@ -294,6 +303,23 @@ async fn max_connections_closes_idle_connections_to_let_a_good_request_in() {
         latency < Duration::from_secs(4),
         "a good request took {latency:?}"
     );
+}
+
+#[tokio::test]
+async fn a_low_open_file_limit_lowers_the_connection_limit_instead_of_failing() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    // 128 descriptors: 64 kept for files, so 64 connections, not the default 1,000.
+    let setup = Setup::start_with(Some(128), &[]).await;
+    let held = idle_connections(&setup, 300, 20).await;
+    let fds = setup.open_fds();
+    let latency = setup.good_request().await;
+    eprintln!(
+        "open-file limit 128, {} idle connections: server fds {fds}, a good request took {latency:?}",
+        held.len()
+    );
+    assert!(fds <= 128, "{fds} fds");
+    let log = setup.server.stderr();
+    assert!(log.contains("the open-file limit is too low"), "{log}");
 }
 
 /// Good requests on new connections (TLS included) until `done`, at least `min`; with
