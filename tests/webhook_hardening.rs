@@ -185,6 +185,12 @@ async fn kubectl_debug_cannot_add_a_privileged_root_container() {
         "{w:?}"
     );
 
+    // Reinvoked with its own patch, defaulted: no patch.
+    let mut again = review.clone();
+    again["request"]["object"] = as_apiserver_sends(&patched);
+    again["request"]["uid"] = json!("uid-debug-again");
+    assert_eq!(patch_of(&setup.admit("/mutate", &again).await), json!([]));
+
     // /validate: as sent, denied as upstream PodSecurity denies it; as patched, allowed.
     let response = setup.admit("/validate", &review).await;
     assert_eq!(response["allowed"], false, "{response}");
@@ -369,8 +375,8 @@ async fn the_workdir_init_container_runs_under_the_pods_enforced_profiles() {
     assert_eq!(init["name"], "ciguard-workdir", "{patched}");
     let ctx = &init["securityContext"];
     for field in ["seccompProfile", "appArmorProfile", "seLinuxOptions"] {
-        // Inherited from the pod: nothing at container level overrides it.
-        assert!(ctx.get(field).is_none(), "{field}: {ctx}");
+        // The pod's enforced profile, not RuntimeDefault.
+        assert_eq!(ctx[field], pod_ctx[field], "{field}: {ctx}");
     }
     // The pod passes the PodSecurity target as patched.
     let mut check = review("CREATE", &patched, None);

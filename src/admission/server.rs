@@ -65,8 +65,8 @@ pub struct Config {
     pub addr: SocketAddr,
     /// Where audit lines go.
     pub audit: AuditSink,
-    /// The longest a request may take, reading its body included; also the TLS
-    /// handshake and header read timeouts.
+    /// The longest a request may take, reading its body included (the TLS handshake
+    /// and the request head have [`Config::head_timeout`]).
     pub request_timeout: Duration,
     /// After SIGTERM, how long to keep serving while `/readyz` fails, so the Service
     /// stops routing to this pod before it stops listening.
@@ -460,8 +460,12 @@ async fn accept_loop(
         let tcp = match accepted {
             Ok((tcp, _)) => tcp,
             Err(e) => {
-                // EMFILE and friends: back off instead of spinning.
-                tracing::warn!(error = %e, "accept failed");
+                // Out of descriptors (the hard limit is lower than it should be): free
+                // one from an idle connection. Either way, back off instead of spinning.
+                let errno = e.raw_os_error().map(rustix::io::Errno::from_raw_os_error);
+                let evicted = matches!(errno, Some(rustix::io::Errno::MFILE | rustix::io::Errno::NFILE))
+                    && registry.evict_one();
+                tracing::warn!(error = %e, evicted, "accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }

@@ -10,9 +10,8 @@
 //!
 //! The init container runs under the profiles of the containers it serves: their own
 //! container-level `seccompProfile`, `appArmorProfile` and `seLinuxOptions`, or else the
-//! pod's (inherited: nothing written), so an enforced `Localhost` profile or an SELinux
-//! level the volume is labelled for holds for it too; `RuntimeDefault` seccomp only when
-//! neither sets one. The policy's `containers.enforced` and the init role's `enforced`
+//! pod's (copied), so an enforced `Localhost` profile or an SELinux level the volume is
+//! labelled for holds for it too; `RuntimeDefault` seccomp only when neither sets one. The policy's `containers.enforced` and the init role's `enforced`
 //! apply on top, as to any init container.
 //!
 //! The API server defaults the container ciguard added (`terminationMessagePath`,
@@ -209,14 +208,14 @@ fn container(policy: &ValidPolicy, name: String, g: &Group, pod_ctx: Option<&Val
     ctx.insert("readOnlyRootFilesystem".into(), json!(true));
     ctx.insert("capabilities".into(), json!({"drop": ["ALL"]}));
     for (field, own) in PROFILE_FIELDS.iter().zip(&g.profiles) {
-        match own {
+        let pod = pod_ctx.and_then(|p| p.get(field)).filter(|v| !v.is_null());
+        // The served containers' own, else the pod's (written out, so the container
+        // says what it runs under); with none at all, seccomp RuntimeDefault.
+        match own.as_ref().or(pod) {
             Some(v) => {
                 ctx.insert((*field).into(), v.clone());
             }
-            // The pod's applies (inherited); with none at all, seccomp RuntimeDefault.
-            None if *field == "seccompProfile"
-                && pod_ctx.and_then(|p| p.get(field)).is_none_or(Value::is_null) =>
-            {
+            None if *field == "seccompProfile" => {
                 ctx.insert((*field).into(), json!({"type": "RuntimeDefault"}));
             }
             None => {}

@@ -229,8 +229,34 @@ pub struct Server {
 impl Server {
     /// Starts the binary with `args` (plus `--addr`), and waits until `/readyz` answers.
     pub async fn start(args: &[&str], log: &Path, https: Option<&reqwest::Client>) -> Self {
+        Self::start_in(Command::new(env!("CARGO_BIN_EXE_ciguard")), args, log, https).await
+    }
+
+    /// Starts the binary under a hard open-file limit of `nofile` (via `sh -c ulimit`).
+    pub async fn start_with_nofile(
+        nofile: u32,
+        args: &[&str],
+        log: &Path,
+        https: Option<&reqwest::Client>,
+    ) -> Self {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!(
+                "ulimit -Sn {nofile} && ulimit -Hn {nofile} && exec \"$0\" \"$@\""
+            ))
+            .arg(env!("CARGO_BIN_EXE_ciguard"));
+        Self::start_in(command, args, log, https).await
+    }
+
+    async fn start_in(
+        mut command: Command,
+        args: &[&str],
+        log: &Path,
+        https: Option<&reqwest::Client>,
+    ) -> Self {
         let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_ciguard"))
+        let child = command
             .arg("serve")
             .args(args)
             .args(["--addr", &format!("127.0.0.1:{port}")])
