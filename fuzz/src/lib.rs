@@ -17,8 +17,11 @@ use ciguard::{
 };
 use serde_json::Value;
 
+/// What a target does with one input.
+pub type Target = fn(&[u8]);
+
 /// The targets, by name, as in `fuzz/Cargo.toml` and `fuzz/corpus/<name>/`.
-pub const TARGETS: [(&str, fn(&[u8])); 4] = [
+pub const TARGETS: [(&str, Target); 4] = [
     ("policy_load", policy_load),
     ("input_reader", input_reader),
     ("render", render),
