@@ -151,18 +151,40 @@ pub fn lint(text: &str, file: &str) -> Result<Vec<Finding>, PolicyErrors> {
 }
 
 fn invalid(e: PolicyError) -> Finding {
-    let (location, message) = match e {
-        PolicyError::Syntax(s) => (Some(s.location), s.message),
-        PolicyError::Invalid { location, message } => (Some(location), message),
-        other => (None, other.to_string()),
+    let (location, message, help) = match e {
+        PolicyError::Syntax(s) => {
+            let help = type_help(&s.message);
+            (Some(s.location), s.message, help)
+        }
+        PolicyError::Invalid { location, message } => (Some(location), message, None),
+        PolicyError::Explained {
+            location,
+            message,
+            help,
+        } => (Some(location), message, Some(help)),
+        other => (None, other.to_string(), None),
     };
     Finding {
         code: Code::Invalid,
         severity: Severity::Error,
         message,
         location,
-        help: None,
+        help,
     }
+}
+
+/// Help for a value of the wrong type (`invalid i64`): what the reader expects, and that
+/// it never converts text.
+fn type_help(message: &str) -> Option<String> {
+    let what = message.strip_prefix("invalid ")?;
+    let expected = match what.split_whitespace().next()? {
+        "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64" => "a whole number, e.g. 1000",
+        "bool" | "boolean" => "true or false",
+        _ => return None,
+    };
+    Some(format!(
+        "expected {expected}, written plainly: quoted text, `!!str` tags, floats and other spellings are not converted"
+    ))
 }
 
 type At<'a> = &'a dyn Fn(&str) -> Option<Location>;

@@ -59,7 +59,41 @@ impl From<Outcome> for ExitCode {
 }
 
 /// Runs the parsed command line. Errors are usage, input or policy errors (exit 2).
+/// A reader that closed stdout early (`ciguard render … | head -1`) is no error: the
+/// command ends quietly.
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    match run_command(cli) {
+        Err(e) if is_broken_pipe(&e) => Ok(Outcome::Success),
+        r => r,
+    }
+}
+
+/// Whether an error comes from writing to a pipe whose reader has gone.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || cause
+                .downcast_ref::<serde_json::Error>()
+                .and_then(serde_json::Error::io_error_kind)
+                == Some(std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Writes a command's output to stdout, all at once. A reader that has gone
+/// (`| head -1`) is not an error: the output ends there, and the command's outcome
+/// (exit 0 or 1) stands.
+pub fn write_stdout(text: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r,
+    }
+}
+
+fn run_command(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Render(args) => render::run(args),
         Command::Check(args) => check::run(args),
