@@ -173,14 +173,20 @@ fn invalid(e: PolicyError) -> Finding {
     }
 }
 
-/// Help for a value of the wrong type (`invalid i64`): what the reader expects, and that
-/// it never converts text.
+/// Help for a value of the wrong type (YAML: `invalid i64`; JSON: `invalid type: string
+/// "7", expected i64`): what the reader expects, and that it never converts text.
 fn type_help(message: &str) -> Option<String> {
-    let what = message.strip_prefix("invalid ")?;
-    let expected = match what.split_whitespace().next()? {
-        "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64" => "a whole number, e.g. 1000",
-        "bool" | "boolean" => "true or false",
-        _ => return None,
+    let expected_type = match message.strip_prefix("invalid type: ") {
+        Some(rest) => rest.rsplit(", expected ").next()?,
+        None => message.strip_prefix("invalid ")?,
+    };
+    let first = expected_type.split_whitespace().next()?;
+    let expected = if matches!(first, "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64") {
+        "a whole number, e.g. 1000"
+    } else if matches!(first, "bool" | "boolean") || expected_type.starts_with("a boolean") {
+        "true or false"
+    } else {
+        return None;
     };
     Some(format!(
         "expected {expected}, written plainly: quoted text, `!!str` tags, floats and other spellings are not converted"

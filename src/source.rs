@@ -21,8 +21,7 @@ use crate::error::Location;
 /// of thousands of objects, as `kubectl get -o yaml` writes them (every node costs at
 /// least one byte of text, so the node and event budgets grow with the text; without
 /// aliases a document costs no more to read than its size). Alias expansion stays
-/// bounded (billion laughs is refused), and so does nesting: 128 levels, as `serde_json`
-/// allows for JSON.
+/// bounded (billion laughs is refused), and so does nesting ([`MAX_DEPTH`]).
 pub fn yaml_options_for(text: &str) -> serde_saphyr::Options {
     let size = text.len();
     serde_saphyr::options! {
@@ -36,9 +35,11 @@ pub fn yaml_options_for(text: &str) -> serde_saphyr::Options {
     }
 }
 
-/// The deepest nesting of mappings and sequences accepted in YAML (JSON: `serde_json`'s
-/// own limit, also 128).
-pub const MAX_DEPTH: usize = 128;
+/// The deepest nesting of mappings and sequences accepted in YAML: deep enough for real
+/// manifests (a CRD's schema included), shallow enough that reading the deepest accepted
+/// document fits a 2 MiB thread stack even in a debug build (JSON: `serde_json`'s own
+/// limit, 128, with smaller frames).
+pub const MAX_DEPTH: usize = 64;
 
 /// The parser options for YAML input of unknown size (the default budgets).
 pub fn yaml_options() -> serde_saphyr::Options {
@@ -369,6 +370,55 @@ mod tests {
     fn yaml_1_2_booleans() {
         let d = documents("v: y\nw: yes\nx: true\n", "f").unwrap();
         assert_eq!(d[0], serde_json::json!({"v": "y", "w": "yes", "x": true}));
+    }
+
+    #[test]
+    fn json_streams_bom_and_flow_style() {
+        let two = "{\"a\": 1}\n---\n{\"b\": 2}\n";
+        assert_eq!(documents(two, "f").unwrap().len(), 2);
+        assert_eq!(documents("{\"a\": 1} {\"b\": 2}", "f").unwrap().len(), 2);
+        assert_eq!(documents("\u{feff}{\"a\": 1}", "f").unwrap().len(), 1);
+        assert_eq!(
+            documents("{a: 1, b: [x]}", "f").unwrap(),
+            vec![serde_json::json!({"a": 1, "b": ["x"]})]
+        );
+        // Broken inside the first JSON value: the JSON error, not a YAML reading of it.
+        let e = documents("{\"a\": }", "f").unwrap_err();
+        assert_eq!((e.location.line, e.location.col), (1, 7), "{e}");
+        let v: serde_json::Value = from_str("\u{feff}{kind: x}", "f").unwrap();
+        assert_eq!(v["kind"], "x");
+    }
+
+    #[test]
+    fn index_knows_strings_written_on_purpose() {
+        let text = "a: 1\nb: '1'\nc: \"x\"\nd: !!str 2\ne: &x '3'\nf: *x\ng: |\n  4\nh: [5, '6']\n";
+        let ix = LocationIndex::build(text);
+        assert_eq!(ix.string_at("/a"), None);
+        assert_eq!(ix.string_at("/b"), Some("1"));
+        assert_eq!(ix.string_at("/c"), Some("x"));
+        assert_eq!(ix.string_at("/d"), Some("2"));
+        assert_eq!(ix.string_at("/f"), Some("3"));
+        assert_eq!(ix.string_at("/g"), Some("4\n"));
+        assert_eq!(ix.string_at("/h/0"), None);
+        assert_eq!(ix.string_at("/h/1"), Some("6"));
+    }
+
+    #[test]
+    fn budgets_grow_with_the_text() {
+        let text = "a: 1\n---\n".repeat(2_000);
+        assert_eq!(documents(&text, "f").unwrap().len(), 2_000);
+        // The deepest accepted nesting reads on a 2 MiB thread (what `check` and the
+        // server's workers get), even in a debug build; one level more is refused.
+        for (depth, ok) in [(MAX_DEPTH - 1, true), (MAX_DEPTH + 1, false), (10_000, false)] {
+            let text = format!("x: {}{}\n", "[".repeat(depth), "]".repeat(depth));
+            let read = std::thread::Builder::new()
+                .stack_size(2 << 20)
+                .spawn(move || documents(&text, "f").is_ok())
+                .unwrap()
+                .join()
+                .unwrap();
+            assert_eq!(read, ok, "depth {depth}");
+        }
     }
 
     #[test]

@@ -503,6 +503,46 @@ mod tests {
     }
 
     #[test]
+    fn nested_lists_are_expanded_breadth_first() {
+        let pod = |n: &str| format!(r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"{n}"}}}}"#);
+        let text = format!(
+            r#"{{"apiVersion":"v1","kind":"List","items":[{},{{"apiVersion":"v1","kind":"List","items":[{},{{"apiVersion":"v1","kind":"PodList","items":[{}]}}]}},{}]}}"#,
+            pod("a"),
+            pod("b"),
+            pod("c"),
+            pod("d")
+        );
+        let docs = parse_text(&text, "l.json").unwrap();
+        let names: Vec<_> = docs.iter().map(Document::name).collect();
+        assert_eq!(names, ["a", "d", "b", "c"]);
+        assert_eq!(docs.iter().map(|d| d.index).collect::<Vec<_>>(), [0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn list_items_must_be_objects() {
+        let e = parse_text(
+            r#"{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"List","items":[7]}]}"#,
+            "l.json",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("/items/0/items/0: List item: expected a Kubernetes object"),
+            "{e}"
+        );
+        let e = parse_text(r#"{"apiVersion":"v1","kind":"PodList","items":{}}"#, "l.json").unwrap_err();
+        assert!(e.to_string().contains("a PodList needs an `items` array"), "{e}");
+    }
+
+    #[test]
+    fn utf16_is_decoded() {
+        let mut bytes = vec![0xfe, 0xff];
+        bytes.extend("kind: x".encode_utf16().flat_map(u16::to_be_bytes));
+        assert_eq!(decode(bytes).unwrap(), "kind: x");
+        assert!(decode(vec![0xff, 0xfe, 0x00, 0xd8]).is_err());
+    }
+
+    #[test]
     fn scalar_document_is_an_error() {
         let e = parse_text("just text\n", "x.yaml").unwrap_err();
         assert!(e.to_string().contains("x.yaml: document 0"), "{e}");

@@ -133,6 +133,26 @@ fn quoted_or_ambiguous_value_is_an_error(#[case] spec: &str, #[case] message: &s
     );
 }
 
+/// In a JSON policy a string where a number is expected is a type error; lint explains it.
+#[test]
+fn json_policy_with_a_string_for_a_number_is_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.json");
+    std::fs::write(
+        &path,
+        r#"{"apiVersion":"ciguard.io/v1alpha1","kind":"SecurityPolicy","spec":{"containers":{"enforced":{"runAsUser":"0x0"}}}}"#,
+    )
+    .unwrap();
+    let out = ciguard().args(["lint", path.to_str().unwrap()]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("expected i64"), "{stdout}");
+    assert!(
+        stdout.contains("= help: expected a whole number, e.g. 1000, written plainly"),
+        "{stdout}"
+    );
+}
+
 /// Unquoted numbers are numbers, in every spelling YAML 1.2 gives them.
 #[rstest]
 #[case::decimal("runAsUser: 1000", 1000)]

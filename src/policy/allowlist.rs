@@ -259,6 +259,22 @@ mod tests {
     }
 
     #[rstest]
+    #[case::leading_zero("01000", "\"1000\"")]
+    #[case::double_zero("00", "\"0\"")]
+    #[case::in_a_range("1000-02000", "\"2000\"")]
+    #[case::in_a_comparison(">=010", "\"10\"")]
+    #[case::in_an_exclusion("!007", "\"7\"")]
+    fn leading_zeros_are_ambiguous(#[case] entry: &str, #[case] canonical: &str) {
+        let (_, e) = IdSet::parse(&[entry]).unwrap_err();
+        assert!(
+            matches!(&e, EntryError::LeadingZero(_, c) if c == canonical),
+            "{e}"
+        );
+        assert!(e.help().is_some());
+        assert!(IdSet::parse(&["0", "1000", "0-0"]).is_ok());
+    }
+
+    #[rstest]
     #[case::exact(&["1000"], 1000, true)]
     #[case::exact_other(&["1000"], 1001, false)]
     #[case::range_low_edge(&["1000-2000"], 1000, true)]
