@@ -540,3 +540,41 @@ fn init_container() {
             .starts_with(ciguard::merge::WORKDIR_INIT_PREFIX)
     );
 }
+
+/// PR #6310's `TestSecurityContextFromCliContext` and `TestSecctxNonrootFromCliContext`:
+/// what the agent reads from its environment, as the imported policy holds it.
+#[test]
+fn security_context_from_cli_context() {
+    let policy = import(&[
+        (
+            DEF,
+            "{\n\t\t\"runAsUser\":1000,\n\t\t\"runAsGroup\":1000,\n\t\t\"fsGroup\":1000,\n\t\t\"fsGroupChangePolicy\": \"OnRootMismatch\"\n\t}",
+        ),
+        (
+            ENF,
+            "{\n\t\t\"privileged\":false,\n\t\t\"runAsNonRoot\":true,\n\t\t\"allowPrivilegeEscalation\":false,\n\t\t\"seccompProfile\": {\"type\": \"RuntimeDefault\"},\n\t\t\"capabilities\": {\"drop\": [\"ALL\"]}\n\t}",
+        ),
+    ]);
+    let upstream = "TestSecurityContextFromCliContext";
+    assert_eq!(
+        Value::Object(policy.pod.default.clone()),
+        json!({"runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000, "fsGroupChangePolicy": "OnRootMismatch"}),
+        "{upstream}"
+    );
+    assert_eq!(
+        Value::Object(policy.pod.enforced.clone()),
+        json!({"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}}),
+        "{upstream}"
+    );
+    assert_eq!(
+        Value::Object(policy.containers.enforced.clone()),
+        json!({"privileged": false, "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}}),
+        "{upstream}"
+    );
+    let policy = import(&[(woodpecker::NONROOT, "true")]);
+    assert_eq!(
+        policy.pod.enforced.get("runAsNonRoot"),
+        Some(&json!(true)),
+        "TestSecctxNonrootFromCliContext"
+    );
+}
