@@ -51,8 +51,8 @@ fn parse(yaml: &str) -> (MutatingWebhookConfiguration, ValidatingWebhookConfigur
 #[case::outside_the_cluster_with_a_ca_bundle("outside_the_cluster_with_a_ca_bundle", &[
     "--policy", "docs/examples/teams/team-a.yaml", "--url-base", "https://127.0.0.1:8443/", "--ca-bundle", CA,
 ])]
-#[case::service_port_and_system_roots("service_port_and_system_roots", &[
-    "--policy", "docs/examples/teams/team-b.yaml", "--service", "ci-system/webhooks:8443",
+#[case::object_selector_service_port_and_system_roots("object_selector_service_port_and_system_roots", &[
+    "--policy", "tests/data/webhook-config/step-pods.yaml", "--service", "ci-system/webhooks:8443",
 ])]
 fn output(#[case] name: &str, #[case] args: &[&str]) {
     let yaml = run(args);
@@ -105,17 +105,8 @@ fn one_webhook_per_policy_as_its_policy_says() {
         team_b.client_config.url.as_deref(),
         Some("https://127.0.0.1:8443/validate/team-b")
     );
-    let expression = &team_b
-        .object_selector
-        .as_ref()
-        .unwrap()
-        .match_expressions
-        .as_ref()
-        .unwrap()[0];
-    assert_eq!(
-        (expression.key.as_str(), expression.operator.as_str()),
-        ("woodpecker-ci.org/step", "Exists")
-    );
+    assert!(team_b.object_selector.is_none());
+    assert_eq!(team_b.failure_policy.as_deref(), Some("Ignore"));
     let rules: Vec<(Vec<String>, Vec<String>)> = team_b
         .rules
         .iter()
