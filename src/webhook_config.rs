@@ -12,6 +12,7 @@
 //! let set = PolicySet::load(&PolicySource::Files(vec!["examples/policies/tekton.yaml".into()])).unwrap();
 //! let options = Options {
 //!     client: "ciguard-system/ciguard".parse().unwrap(),
+//!     namespace: Some("ciguard-system".into()),
 //!     ca: Ca::CertManager("ciguard-system/ciguard-tls".parse().unwrap()),
 //! };
 //! let configs = webhook_config::generate(&set, &options).unwrap();
@@ -129,6 +130,14 @@ impl FromStr for Client {
 }
 
 impl Client {
+    /// The Service's namespace.
+    pub fn namespace(&self) -> Option<&str> {
+        match self {
+            Client::Service { namespace, .. } => Some(namespace),
+            Client::Url(_) => None,
+        }
+    }
+
     /// A URL base: `https://`, a host, an optional port, nothing after (a trailing `/` is
     /// dropped).
     pub fn url(base: &str) -> Result<Self, WebhookConfigError> {
@@ -235,6 +244,9 @@ impl Ca {
 pub struct Options {
     /// Where the reviews go.
     pub client: Client,
+    /// The namespace ciguard runs in, never sent to it (`matchConditions`): its pods must
+    /// start while no replica answers. The Service's namespace, when there is one.
+    pub namespace: Option<String>,
     /// How the serving certificate is trusted.
     pub ca: Ca,
 }
@@ -262,7 +274,7 @@ pub fn generate(set: &PolicySet, options: &Options) -> Result<WebhookConfigurati
         _ => None,
     };
     let metadata = metadata(&options.ca);
-    let conditions = match_conditions(&options.client);
+    let conditions = match_conditions(options.namespace.as_deref());
     let mutating = policies
         .iter()
         .map(|p| {
@@ -324,6 +336,24 @@ pub fn generate(set: &PolicySet, options: &Options) -> Result<WebhookConfigurati
     })
 }
 
+/// What a reader of the configurations should know: a policy with no namespace
+/// selector receives the pods of every namespace, `kube-system` included.
+pub fn warnings(set: &PolicySet) -> Vec<String> {
+    set.iter()
+        .filter(|p| {
+            let m = p.spec().match_.clone().unwrap_or_default().normalized();
+            m.namespace_selector.is_none()
+        })
+        .map(|p| {
+            format!(
+                "policy \"{}\" ('{}') has no spec.match.namespaceSelector: its webhooks receive the pods of every namespace, kube-system included",
+                p.name(),
+                p.source
+            )
+        })
+        .collect()
+}
+
 impl WebhookConfigurations {
     /// A YAML stream of both objects, each with a comment heading it.
     pub fn to_yaml(&self) -> Result<String, serde_saphyr::SerializeError> {
@@ -374,16 +404,15 @@ fn metadata(ca: &Ca) -> ObjectMeta {
     }
 }
 
-/// In the cluster, ciguard's own namespace is never sent to it: its pods must start
-/// while no replica answers (with `failurePolicy: Fail`, nothing else could start them).
-fn match_conditions(client: &Client) -> Option<Vec<MatchCondition>> {
-    match client {
-        Client::Service { namespace, .. } => Some(vec![MatchCondition {
+/// ciguard's own namespace is never sent to it: its pods must start while no replica
+/// answers (with `failurePolicy: Fail`, nothing else could start them).
+fn match_conditions(namespace: Option<&str>) -> Option<Vec<MatchCondition>> {
+    namespace.map(|namespace| {
+        vec![MatchCondition {
             name: "not-ciguard-itself".into(),
             expression: format!("request.namespace != '{namespace}'"),
-        }]),
-        Client::Url(_) => None,
-    }
+        }]
+    })
 }
 
 fn pod_rule(operations: &[&str], resource: &str) -> RuleWithOperations {
