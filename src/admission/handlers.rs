@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Instant};
 use axum::{
     body::{Body, HttpBody},
     extract::{Extension, Request as HttpRequest, State},
-    http::{Uri, header},
+    http::{Method, Uri, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -107,6 +107,10 @@ pub(super) async fn observe(
     mut request: HttpRequest,
     next: Next,
 ) -> Response {
+    if request.method() != Method::POST {
+        // A 405 from the router: neither a policy's business nor counted.
+        return next.run(request).await;
+    }
     let start = Instant::now();
     let (endpoint, name) = route(request.uri().path());
     let policies = state.policies();
@@ -168,4 +172,17 @@ pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Result<Respon
 /// Any other path.
 pub(super) async fn not_found(uri: Uri) -> ApiError {
     ApiError::NotFound(uri.path().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert_eq!(route("/mutate"), (Endpoint::Mutate, None));
+        assert_eq!(route("/mutate/team-a"), (Endpoint::Mutate, Some("team-a")));
+        assert_eq!(route("/validate"), (Endpoint::Validate, None));
+        assert_eq!(route("/validate/team-b"), (Endpoint::Validate, Some("team-b")));
+    }
 }
