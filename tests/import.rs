@@ -68,7 +68,8 @@ fn gitlab_scenarios_from_config_toml(
             "helper got the build role's id"
         );
     }
-    assert_eq!(!r.warnings.is_empty(), warns, "{:?}", r.warnings);
+    let problems: Vec<_> = r.warnings.iter().filter(|w| !w.code.is_notice()).collect();
+    assert_eq!(!problems.is_empty(), warns, "{:?}", r.warnings);
     if scenario == "s3" {
         let w = &r.warnings[0].message();
         assert!(

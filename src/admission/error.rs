@@ -43,6 +43,16 @@ pub enum ApiError {
     /// No such route (HTTP 404).
     #[error("no route for {0}; ciguard serves POST /mutate, POST /validate, GET /healthz, /readyz, /metrics")]
     NotFound(String),
+    /// The route exists, the method does not (HTTP 405).
+    #[error(
+        "method {method} not allowed for {path}; ciguard serves POST /mutate, POST /validate, GET /healthz, /readyz, /metrics"
+    )]
+    MethodNotAllowed {
+        /// The method sent.
+        method: String,
+        /// The path.
+        path: String,
+    },
     /// The body is larger than the limit (HTTP 413).
     #[error("request body is larger than {limit} bytes")]
     TooLarge {
@@ -70,6 +80,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) | ApiError::Body(_) => (StatusCode::BAD_REQUEST, "BadRequest"),
             ApiError::NotFound(_) | ApiError::NoPolicy { .. } => (StatusCode::NOT_FOUND, "NotFound"),
+            ApiError::MethodNotAllowed { .. } => (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed"),
             ApiError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge"),
             ApiError::Timeout(_) => (StatusCode::REQUEST_TIMEOUT, "Timeout"),
             ApiError::NotReady => (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
@@ -84,7 +95,8 @@ impl ApiError {
             | ApiError::Body(_)
             | ApiError::TooLarge { .. }
             | ApiError::NotFound(_)
-            | ApiError::NoPolicy { .. } => Outcome::Invalid,
+            | ApiError::NoPolicy { .. }
+            | ApiError::MethodNotAllowed { .. } => Outcome::Invalid,
             ApiError::Timeout(_) => Outcome::Timeout,
             ApiError::NotReady | ApiError::Internal(_) => Outcome::Error,
         }
@@ -104,20 +116,36 @@ impl ApiError {
 }
 
 impl IntoResponse for ApiError {
-    /// A Kubernetes `Status` object as JSON.
+    /// A Kubernetes `Status` object as JSON, with its `kind` and `apiVersion`.
     fn into_response(self) -> Response {
         let (status, reason) = self.status();
         let message = self.message();
         match &self {
             ApiError::Internal(detail) => tracing::error!(%detail, "internal error"),
-            ApiError::NotReady => {}
+            // Expected during start and drain; the probe's own 503 says enough.
+            ApiError::NotReady => tracing::debug!("not ready"),
             _ => tracing::info!(status = status.as_u16(), %message, "request refused"),
         }
-        let body = Status::failure(&message, reason).with_code(status.as_u16());
+        let body = TypedStatus {
+            kind: "Status",
+            api_version: "v1",
+            status: Status::failure(&message, reason).with_code(status.as_u16()),
+        };
         let mut response = (status, Json(body)).into_response();
         response.extensions_mut().insert(self.outcome());
         response
     }
+}
+
+/// A `meta/v1` Status as the API server writes it: kube-core's [`Status`] has no
+/// `kind` and `apiVersion`.
+#[derive(serde::Serialize)]
+struct TypedStatus {
+    kind: &'static str,
+    #[serde(rename = "apiVersion")]
+    api_version: &'static str,
+    #[serde(flatten)]
+    status: Status,
 }
 
 /// Why `ciguard serve` could not start or stopped.

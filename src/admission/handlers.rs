@@ -107,8 +107,8 @@ pub(super) async fn observe(
     mut request: HttpRequest,
     next: Next,
 ) -> Response {
+    // A wrong method gets its 405 and is not counted as an admission request.
     if request.method() != Method::POST {
-        // A 405 from the router: neither a policy's business nor counted.
         return next.run(request).await;
     }
     let start = Instant::now();
@@ -167,6 +167,14 @@ pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Result<Respon
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
     Ok(([(header::CONTENT_TYPE, content_type)], text).into_response())
+}
+
+/// A known path with the wrong method.
+pub(super) async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::MethodNotAllowed {
+        method: method.to_string(),
+        path: uri.path().to_string(),
+    }
 }
 
 /// Any other path.

@@ -188,23 +188,29 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(VALIDATE_PATH, post(handlers::validate))
         .route(&format!("{VALIDATE_PATH}/{{policy}}"), post(handlers::validate))
         .route_layer(middleware::from_fn_with_state(state.clone(), handlers::observe));
-    let trace = TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
-        tracing::info_span!(
-            "request",
-            method = %request.method(),
-            path = %request.uri().path(),
-            policy = tracing::field::Empty,
-            uid = tracing::field::Empty,
-            kind = tracing::field::Empty,
-            namespace = tracing::field::Empty,
-        )
-    });
+    // Failures are logged where they happen (ApiError); a 503 from /readyz while
+    // draining is not one.
+    let trace =
+        TraceLayer::new_for_http()
+            .on_failure(())
+            .make_span_with(|request: &axum::http::Request<_>| {
+                tracing::info_span!(
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    policy = tracing::field::Empty,
+                    uid = tracing::field::Empty,
+                    kind = tracing::field::Empty,
+                    namespace = tracing::field::Empty,
+                )
+            });
     Router::new()
         .merge(admission)
         .route(HEALTHZ_PATH, get(handlers::healthz))
         .route(READYZ_PATH, get(handlers::readyz))
         .route(METRICS_PATH, get(handlers::metrics))
         .fallback(handlers::not_found)
+        .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(trace)
         .with_state(state)

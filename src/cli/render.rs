@@ -54,7 +54,9 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let mut printed = Vec::new();
     for (doc, r) in docs.iter().zip(&rendered) {
         for w in &r.warnings {
-            writeln!(stderr, "warning: {}: {}", label(doc), w.message())?;
+            // A notice tells what the policy did to a job's request; a warning, a problem.
+            let kind = if w.code.is_notice() { "notice" } else { "warning" };
+            writeln!(stderr, "{kind}: {}: {}", label(doc), w.message())?;
         }
         if args.explain && r.kind.is_some() {
             writeln!(stderr, "explain: {}", label(doc))?;

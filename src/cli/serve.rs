@@ -39,6 +39,9 @@ pub struct Args {
     /// Then, how long in-flight requests may take to finish
     #[arg(long, default_value = "20s", value_parser = parse_duration)]
     shutdown_grace: Duration,
+    /// Most connections open at once; at the limit the oldest idle one is closed to make room
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
     /// DEVELOPMENT ONLY: serve plain HTTP without TLS (the API server refuses it)
     #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
     insecure_plaintext_dev_only: bool,
@@ -83,6 +86,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     config.request_timeout = args.request_timeout;
     config.shutdown_delay = args.shutdown_delay;
     config.shutdown_grace = args.shutdown_grace;
+    config.max_connections = usize::try_from(args.max_connections).unwrap_or(usize::MAX);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

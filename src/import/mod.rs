@@ -63,7 +63,7 @@ pub enum ImportError {
     #[error("{0}")]
     Selection(String),
     /// The settings are readable but make no valid policy.
-    #[error("the imported policy is invalid:\n{0}")]
+    #[error("the imported policy is invalid")]
     Invalid(#[source] policy::PolicyErrors),
     /// The policy could not be written.
     #[error("failed to write the policy: {0}")]
