@@ -326,7 +326,7 @@ async fn wrong_methods_and_paths_are_not_admission_errors_and_errors_are_status_
             .filter_map(|e| {
                 metric(
                     &metrics,
-                    &format!("ciguard_admission_requests_total{{endpoint=\"{e}\",outcome=\"{outcome}\"}}"),
+                    &format!("ciguard_admission_requests_total{{policy=\"hardening\",endpoint=\"{e}\",outcome=\"{outcome}\"}}"),
                 )
             })
             .sum()
