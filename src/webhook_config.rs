@@ -75,6 +75,9 @@ pub enum WebhookConfigError {
     /// A policy has no `metadata.name`.
     #[error("'{0}': metadata.name is missing; each webhook is named after its policy")]
     Unnamed(String),
+    /// The configurations could not be written as YAML.
+    #[error("failed to write the webhook configurations: {0}")]
+    Serialize(String),
     /// Two policies select the same pods.
     #[error(
         "policies \"{first}\" ('{first_source}') and \"{second}\" ('{second_source}') have the same spec.match: the API server would send both the same pods; give each its own namespaceSelector or objectSelector"
@@ -356,9 +359,13 @@ pub fn warnings(set: &PolicySet) -> Vec<String> {
 
 impl WebhookConfigurations {
     /// A YAML stream of both objects, each with a comment heading it.
-    pub fn to_yaml(&self) -> Result<String, serde_saphyr::SerializeError> {
-        let mutating = crate::source::to_yaml(&readable(serde_json::to_value(&self.mutating)))?;
-        let validating = crate::source::to_yaml(&readable(serde_json::to_value(&self.validating)))?;
+    pub fn to_yaml(&self) -> Result<String, WebhookConfigError> {
+        let yaml = |value: Result<Value, serde_json::Error>| {
+            let value = value.map_err(|e| WebhookConfigError::Serialize(e.to_string()))?;
+            crate::source::to_yaml(&readable(value)).map_err(|e| WebhookConfigError::Serialize(e.to_string()))
+        };
+        let mutating = yaml(serde_json::to_value(&self.mutating))?;
+        let validating = yaml(serde_json::to_value(&self.validating))?;
         Ok(format!("{HEADER}{mutating}---\n{HEADER}{validating}"))
     }
 }
@@ -443,7 +450,7 @@ const HOOK_ORDER: [&str; 12] = [
 
 /// The object with its metadata's `name` first and each webhook's keys in
 /// [`HOOK_ORDER`].
-fn readable(value: Result<Value, serde_json::Error>) -> Value {
+fn readable(mut value: Value) -> Value {
     fn order(map: &mut serde_json::Map<String, Value>, keys: &[&str]) {
         let mut at = 0;
         for key in keys {
@@ -453,7 +460,6 @@ fn readable(value: Result<Value, serde_json::Error>) -> Value {
             }
         }
     }
-    let mut value = value.unwrap_or(Value::Null);
     if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
         order(meta, &["name", "labels", "annotations"]);
     }
