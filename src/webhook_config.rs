@@ -12,6 +12,7 @@
 //! let set = PolicySet::load(&PolicySource::Files(vec!["examples/policies/tekton.yaml".into()])).unwrap();
 //! let options = Options {
 //!     client: "ciguard-system/ciguard".parse().unwrap(),
+//!     namespace: Some("ciguard-system".into()),
 //!     ca: Ca::CertManager("ciguard-system/ciguard-tls".parse().unwrap()),
 //! };
 //! let configs = webhook_config::generate(&set, &options).unwrap();
@@ -74,6 +75,9 @@ pub enum WebhookConfigError {
     /// A policy has no `metadata.name`.
     #[error("'{0}': metadata.name is missing; each webhook is named after its policy")]
     Unnamed(String),
+    /// The configurations could not be written as YAML.
+    #[error("failed to write the webhook configurations: {0}")]
+    Serialize(String),
     /// Two policies select the same pods.
     #[error(
         "policies \"{first}\" ('{first_source}') and \"{second}\" ('{second_source}') have the same spec.match: the API server would send both the same pods; give each its own namespaceSelector or objectSelector"
@@ -129,6 +133,14 @@ impl FromStr for Client {
 }
 
 impl Client {
+    /// The Service's namespace.
+    pub fn namespace(&self) -> Option<&str> {
+        match self {
+            Client::Service { namespace, .. } => Some(namespace),
+            Client::Url(_) => None,
+        }
+    }
+
     /// A URL base: `https://`, a host, an optional port, nothing after (a trailing `/` is
     /// dropped).
     pub fn url(base: &str) -> Result<Self, WebhookConfigError> {
@@ -235,6 +247,9 @@ impl Ca {
 pub struct Options {
     /// Where the reviews go.
     pub client: Client,
+    /// The namespace ciguard runs in, never sent to it (`matchConditions`): its pods must
+    /// start while no replica answers. The Service's namespace, when there is one.
+    pub namespace: Option<String>,
     /// How the serving certificate is trusted.
     pub ca: Ca,
 }
@@ -262,7 +277,7 @@ pub fn generate(set: &PolicySet, options: &Options) -> Result<WebhookConfigurati
         _ => None,
     };
     let metadata = metadata(&options.ca);
-    let conditions = match_conditions(&options.client);
+    let conditions = match_conditions(options.namespace.as_deref());
     let mutating = policies
         .iter()
         .map(|p| {
@@ -324,11 +339,33 @@ pub fn generate(set: &PolicySet, options: &Options) -> Result<WebhookConfigurati
     })
 }
 
+/// What a reader of the configurations should know: a policy with no namespace
+/// selector receives the pods of every namespace, `kube-system` included.
+pub fn warnings(set: &PolicySet) -> Vec<String> {
+    set.iter()
+        .filter(|p| {
+            let m = p.spec().match_.clone().unwrap_or_default().normalized();
+            m.namespace_selector.is_none()
+        })
+        .map(|p| {
+            format!(
+                "policy \"{}\" ('{}') has no spec.match.namespaceSelector: its webhooks receive the pods of every namespace, kube-system included",
+                p.name(),
+                p.source
+            )
+        })
+        .collect()
+}
+
 impl WebhookConfigurations {
     /// A YAML stream of both objects, each with a comment heading it.
-    pub fn to_yaml(&self) -> Result<String, serde_saphyr::SerializeError> {
-        let mutating = crate::source::to_yaml(&readable(serde_json::to_value(&self.mutating)))?;
-        let validating = crate::source::to_yaml(&readable(serde_json::to_value(&self.validating)))?;
+    pub fn to_yaml(&self) -> Result<String, WebhookConfigError> {
+        let yaml = |value: Result<Value, serde_json::Error>| {
+            let value = value.map_err(|e| WebhookConfigError::Serialize(e.to_string()))?;
+            crate::source::to_yaml(&readable(value)).map_err(|e| WebhookConfigError::Serialize(e.to_string()))
+        };
+        let mutating = yaml(serde_json::to_value(&self.mutating))?;
+        let validating = yaml(serde_json::to_value(&self.validating))?;
         Ok(format!("{HEADER}{mutating}---\n{HEADER}{validating}"))
     }
 }
@@ -374,16 +411,15 @@ fn metadata(ca: &Ca) -> ObjectMeta {
     }
 }
 
-/// In the cluster, ciguard's own namespace is never sent to it: its pods must start
-/// while no replica answers (with `failurePolicy: Fail`, nothing else could start them).
-fn match_conditions(client: &Client) -> Option<Vec<MatchCondition>> {
-    match client {
-        Client::Service { namespace, .. } => Some(vec![MatchCondition {
+/// ciguard's own namespace is never sent to it: its pods must start while no replica
+/// answers (with `failurePolicy: Fail`, nothing else could start them).
+fn match_conditions(namespace: Option<&str>) -> Option<Vec<MatchCondition>> {
+    namespace.map(|namespace| {
+        vec![MatchCondition {
             name: "not-ciguard-itself".into(),
             expression: format!("request.namespace != '{namespace}'"),
-        }]),
-        Client::Url(_) => None,
-    }
+        }]
+    })
 }
 
 fn pod_rule(operations: &[&str], resource: &str) -> RuleWithOperations {
@@ -414,7 +450,7 @@ const HOOK_ORDER: [&str; 12] = [
 
 /// The object with its metadata's `name` first and each webhook's keys in
 /// [`HOOK_ORDER`].
-fn readable(value: Result<Value, serde_json::Error>) -> Value {
+fn readable(mut value: Value) -> Value {
     fn order(map: &mut serde_json::Map<String, Value>, keys: &[&str]) {
         let mut at = 0;
         for key in keys {
@@ -424,7 +460,6 @@ fn readable(value: Result<Value, serde_json::Error>) -> Value {
             }
         }
     }
-    let mut value = value.unwrap_or(Value::Null);
     if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
         order(meta, &["name", "labels", "annotations"]);
     }

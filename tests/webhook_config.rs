@@ -51,8 +51,8 @@ fn parse(yaml: &str) -> (MutatingWebhookConfiguration, ValidatingWebhookConfigur
 #[case::outside_the_cluster_with_a_ca_bundle("outside_the_cluster_with_a_ca_bundle", &[
     "--policy", "docs/examples/teams/team-a.yaml", "--url-base", "https://127.0.0.1:8443/", "--ca-bundle", CA,
 ])]
-#[case::service_port_and_system_roots("service_port_and_system_roots", &[
-    "--policy", "docs/examples/teams/team-b.yaml", "--service", "ci-system/webhooks:8443",
+#[case::object_selector_service_port_and_system_roots("object_selector_service_port_and_system_roots", &[
+    "--policy", "tests/data/webhook-config/step-pods.yaml", "--service", "ci-system/webhooks:8443",
 ])]
 fn output(#[case] name: &str, #[case] args: &[&str]) {
     let yaml = run(args);
@@ -105,17 +105,8 @@ fn one_webhook_per_policy_as_its_policy_says() {
         team_b.client_config.url.as_deref(),
         Some("https://127.0.0.1:8443/validate/team-b")
     );
-    let expression = &team_b
-        .object_selector
-        .as_ref()
-        .unwrap()
-        .match_expressions
-        .as_ref()
-        .unwrap()[0];
-    assert_eq!(
-        (expression.key.as_str(), expression.operator.as_str()),
-        ("woodpecker-ci.org/step", "Exists")
-    );
+    assert!(team_b.object_selector.is_none());
+    assert_eq!(team_b.failure_policy.as_deref(), Some("Ignore"));
     let rules: Vec<(Vec<String>, Vec<String>)> = team_b
         .rules
         .iter()
@@ -278,7 +269,6 @@ fn duplicate_names_unnamed_and_bad_policies_exit_2() {
 #[case::no_policy(&["--service", "ci/ciguard"], "--policy <FILE>")]
 #[case::policy_and_dir(&["--policy", "a.yaml", "--policy-dir", "d", "--service", "ci/ciguard"], "cannot be used with")]
 #[case::no_client(&["--policy", "docs/examples/teams/team-a.yaml"], "--service <NS/NAME>")]
-#[case::service_and_url(&["--policy", "docs/examples/teams/team-a.yaml", "--service", "ci/ciguard", "--url-base", "https://h"], "cannot be used with")]
 #[case::bundle_and_cert_manager(&["--policy", "docs/examples/teams/team-a.yaml", "--service", "ci/ciguard", "--ca-bundle", CA, "--cert-manager", "ci/tls"], "cannot be used with")]
 #[case::bad_service(&["--policy", "docs/examples/teams/team-a.yaml", "--service", "ciguard"], "error: service \"ciguard\": expected NAMESPACE/NAME")]
 #[case::plain_http(&["--policy", "docs/examples/teams/team-a.yaml", "--url-base", "http://127.0.0.1:8443"], "error: url base \"http://127.0.0.1:8443\": expected https://HOST[:PORT]")]
@@ -323,4 +313,49 @@ fn the_kustomize_base_is_the_output_for_its_policies() {
         format!("{mutating}---\n{validating}"),
         "deploy/base is stale: regenerate it as docs/deploy.md says"
     );
+}
+
+#[test]
+fn a_url_base_with_a_service_still_skips_the_service_namespace() {
+    let (mutating, validating) = parse(&run(&[
+        "--policy",
+        "docs/examples/teams/team-a.yaml",
+        "--service",
+        "ciguard-system/ciguard",
+        "--url-base",
+        "https://10.0.0.7:8443",
+    ]));
+    let m = &mutating.webhooks.unwrap()[0];
+    let v = &validating.webhooks.unwrap()[0];
+    for (client, conditions, path) in [
+        (&m.client_config, &m.match_conditions, "mutate"),
+        (&v.client_config, &v.match_conditions, "validate"),
+    ] {
+        assert!(client.service.is_none());
+        assert_eq!(
+            client.url.as_deref(),
+            Some(format!("https://10.0.0.7:8443/{path}/team-a").as_str())
+        );
+        let conditions = conditions.as_ref().unwrap();
+        assert_eq!(conditions[0].expression, "request.namespace != 'ciguard-system'");
+    }
+}
+
+#[test]
+fn a_policy_for_every_namespace_is_printed_with_a_warning() {
+    ciguard()
+        .args([
+            "webhook-config",
+            "--policy",
+            "examples/policies/tekton.yaml",
+            "--url-base",
+            "https://127.0.0.1:8443",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("- name: tekton.mutate.ciguard.io"))
+        .stderr(
+            "warning: policy \"tekton\" ('examples/policies/tekton.yaml') has no spec.match.namespaceSelector: \
+             its webhooks receive the pods of every namespace, kube-system included\n",
+        );
 }

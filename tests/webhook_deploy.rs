@@ -356,20 +356,19 @@ async fn webhook_paths_are_server_routes_and_the_settings_hold() {
         check_hook(&hook, &service, &path);
         assert!(route_exists(&policies, &path).await);
         assert_eq!(w.reinvocation_policy.as_deref(), Some("IfNeeded"));
-        // Only pod CREATE and `kubectl debug` are mutated.
-        let rules: Vec<(&str, &str)> = hook
+        // Only pod CREATE and the UPDATE of pods/ephemeralcontainers are mutated.
+        let rules: Vec<(Vec<String>, Vec<String>)> = hook
             .rules
             .iter()
-            .map(|r| {
-                (
-                    r.operations.as_ref().unwrap()[0].as_str(),
-                    r.resources.as_ref().unwrap()[0].as_str(),
-                )
-            })
+            .map(|r| (r.operations.clone().unwrap(), r.resources.clone().unwrap()))
             .collect();
+        let owned = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(
             rules,
-            [("CREATE", "pods"), ("UPDATE", "pods/ephemeralcontainers")]
+            [
+                (owned(&["CREATE"]), owned(&["pods"])),
+                (owned(&["UPDATE"]), owned(&["pods/ephemeralcontainers"]))
+            ]
         );
     }
     for w in validating.webhooks.as_ref().unwrap() {

@@ -313,3 +313,62 @@ async fn several_policy_flags_serve_and_duplicate_names_refuse_to_start() {
         "{stderr}"
     );
 }
+
+/// The routes without a socket: which path serves which policy, and what is not counted.
+#[tokio::test]
+async fn routes_of_a_set_and_what_the_metrics_count() {
+    use axum::{body::Body, http::Request};
+    use ciguard::{
+        admission::{AppState, Audit, router},
+        policy::set::PolicySet,
+    };
+    use tower::ServiceExt;
+
+    let files: Vec<_> = [
+        ("a.yaml", policy("alpha", 1111)),
+        ("b.yaml", policy("beta", 2222)),
+    ]
+    .into_iter()
+    .map(|(f, t)| (std::path::PathBuf::from(f), t.into_bytes()))
+    .collect();
+    let state = std::sync::Arc::new(AppState::with_policies(
+        PolicySet::parse(&files).unwrap(),
+        Audit::off(),
+    ));
+    let call = |method: &str, path: &str, body: Vec<u8>| {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/json")
+            .body(Body::from(body))
+            .unwrap();
+        router(state.clone()).oneshot(request)
+    };
+    let review = serde_json::to_vec(&body(GITLAB)).unwrap();
+    for (method, path, status) in [
+        ("POST", "/mutate/alpha", 200),
+        ("POST", "/validate/beta", 200),
+        ("POST", "/mutate", 404),
+        ("POST", "/mutate/gamma", 404),
+        ("POST", "/mutate/alpha/x", 404),
+        ("GET", "/mutate/alpha", 405),
+        ("GET", "/validate", 405),
+    ] {
+        let response = call(method, path, review.clone()).await.unwrap();
+        assert_eq!(response.status(), status, "{method} {path}");
+    }
+    let text = state.metrics().encode().unwrap();
+    let mut counted: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("ciguard_admission_requests_total{"))
+        .collect();
+    counted.sort_unstable();
+    assert_eq!(
+        counted,
+        [
+            r#"ciguard_admission_requests_total{policy="alpha",endpoint="mutate",outcome="patched"} 1"#,
+            r#"ciguard_admission_requests_total{policy="beta",endpoint="validate",outcome="allowed"} 1"#,
+        ],
+        "{text}"
+    );
+}

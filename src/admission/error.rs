@@ -95,8 +95,8 @@ impl ApiError {
             | ApiError::Body(_)
             | ApiError::TooLarge { .. }
             | ApiError::NotFound(_)
-            | ApiError::MethodNotAllowed { .. }
-            | ApiError::NoPolicy { .. } => Outcome::Invalid,
+            | ApiError::NoPolicy { .. }
+            | ApiError::MethodNotAllowed { .. } => Outcome::Invalid,
             ApiError::Timeout(_) => Outcome::Timeout,
             ApiError::NotReady | ApiError::Internal(_) => Outcome::Error,
         }

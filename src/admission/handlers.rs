@@ -181,3 +181,16 @@ pub(super) async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
 pub(super) async fn not_found(uri: Uri) -> ApiError {
     ApiError::NotFound(uri.path().to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert_eq!(route("/mutate"), (Endpoint::Mutate, None));
+        assert_eq!(route("/mutate/team-a"), (Endpoint::Mutate, Some("team-a")));
+        assert_eq!(route("/validate"), (Endpoint::Validate, None));
+        assert_eq!(route("/validate/team-b"), (Endpoint::Validate, Some("team-b")));
+    }
+}

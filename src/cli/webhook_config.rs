@@ -16,15 +16,11 @@ use super::{Outcome, PolicyArgs};
 pub struct Args {
     #[command(flatten)]
     policies: PolicyArgs,
-    /// The ciguard Service the API server calls: NAMESPACE/NAME, or NAMESPACE/NAME:PORT (default port 443)
-    #[arg(
-        long,
-        value_name = "NS/NAME",
-        required_unless_present = "url_base",
-        conflicts_with = "url_base"
-    )]
+    /// The ciguard Service the API server calls: NAMESPACE/NAME, or NAMESPACE/NAME:PORT (default
+    /// port 443); its namespace, ciguard's own, is never sent to ciguard
+    #[arg(long, value_name = "NS/NAME", required_unless_present = "url_base")]
     service: Option<String>,
-    /// Call ciguard at this URL instead of a Service: https://HOST[:PORT] (e.g. outside the cluster)
+    /// Call ciguard at this URL instead of the Service: https://HOST[:PORT] (e.g. outside the cluster)
     #[arg(long, value_name = "URL")]
     url_base: Option<String>,
     /// PEM bundle of the CA that signed ciguard's serving certificate (clientConfig.caBundle)
@@ -37,9 +33,11 @@ pub struct Args {
 
 /// Runs `ciguard webhook-config`.
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
-    let client = match (&args.service, &args.url_base) {
-        (Some(service), _) => service.parse::<Client>()?,
-        (None, Some(url)) => Client::url(url)?,
+    let service = args.service.as_deref().map(str::parse::<Client>).transpose()?;
+    let namespace = service.as_ref().and_then(Client::namespace).map(String::from);
+    let client = match (service, &args.url_base) {
+        (_, Some(url)) => Client::url(url)?,
+        (Some(service), None) => service,
         (None, None) => anyhow::bail!("--service or --url-base is required"),
     };
     let ca = match (&args.ca_bundle, &args.cert_manager) {
@@ -51,7 +49,17 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         (None, None) => Ca::System,
     };
     let set = PolicySet::load(&args.policies.source())?;
-    let configs = webhook_config::generate(&set, &Options { client, ca })?;
+    for warning in webhook_config::warnings(&set) {
+        eprintln!("warning: {warning}");
+    }
+    let configs = webhook_config::generate(
+        &set,
+        &Options {
+            client,
+            namespace,
+            ca,
+        },
+    )?;
     let yaml = configs.to_yaml()?;
     std::io::stdout().lock().write_all(yaml.as_bytes())?;
     Ok(Outcome::Success)
