@@ -284,6 +284,8 @@ async fn several_policy_flags_serve_and_duplicate_names_refuse_to_start() {
         None,
     )
     .await;
+    // reqwest's clients need the process-wide TLS provider, whichever test runs first.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::new();
     for (name, uid) in [("alpha", 1111), ("beta", 2222)] {
         let review = body(GITLAB);

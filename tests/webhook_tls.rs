@@ -154,7 +154,12 @@ async fn ci_pods_over_https_get_the_patch_that_render_gives() {
     assert_eq!(response.status(), 200);
 
     // One audit line per decision: 3 pods × (mutate, re-mutate, validate) + the h2 one.
-    let audit = std::fs::read_to_string(&setup.audit).unwrap();
+    // The audit log is written from a queue, after the answer: wait for the last line.
+    let audit = eventually(WAIT, "10 audit lines", || async {
+        let text = std::fs::read_to_string(&setup.audit).unwrap_or_default();
+        (text.lines().count() >= 10).then_some(text)
+    })
+    .await;
     let lines: Vec<Value> = audit.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 10, "{audit}");
     let first = &lines[0];
@@ -419,6 +424,8 @@ async fn read_response(stream: &mut tokio::net::TcpStream) -> String {
 
 /// A plaintext (dev-only) server with the Woodpecker example policy and `extra` flags.
 async fn plaintext_server(dir: &tempfile::TempDir, extra: &[&str]) -> Server {
+    // reqwest's clients need the process-wide TLS provider, whichever test runs first.
+    install_provider();
     let policy = dir.path().join("policy.yaml");
     std::fs::write(&policy, example_policy("woodpecker")).unwrap();
     let mut args = vec![
