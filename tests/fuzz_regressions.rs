@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 #[allow(dead_code)]
 mod targets;
 
-fn inputs(dir: &str, target: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir).join(target);
+fn inputs(dir: &str, sub: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir).join(sub);
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return Vec::new();
     };
@@ -26,11 +26,12 @@ fn inputs(dir: &str, target: &str) -> Vec<PathBuf> {
     files
 }
 
-/// Runs every file of `fuzz/<dir>/<target>/` through its target; a panic names the file.
-fn replay(dir: &str) -> usize {
+/// Runs every file of `<dir>/<seeds or target>/` through its target; a panic names the
+/// file.
+fn replay(dir: &str, seeds: bool) -> usize {
     let mut count = 0;
-    for (name, run) in targets::TARGETS {
-        for file in inputs(dir, name) {
+    for (name, corpus, run) in targets::TARGETS {
+        for file in inputs(dir, if seeds { corpus } else { name }) {
             let data = std::fs::read(&file).unwrap();
             if std::panic::catch_unwind(|| run(&data)).is_err() {
                 panic!("fuzz target {name} fails on {}", file.display());
@@ -43,11 +44,11 @@ fn replay(dir: &str) -> usize {
 
 #[test]
 fn seed_corpus_passes_every_target() {
-    let count = replay("fuzz/corpus");
+    let count = replay("fuzz/corpus", true);
     assert!(count >= 100, "only {count} seeds in fuzz/corpus");
 }
 
 #[test]
 fn minimised_crashes_pass_every_target() {
-    replay("fuzz/regressions");
+    replay("fuzz/regressions", false);
 }

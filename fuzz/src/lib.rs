@@ -20,12 +20,14 @@ use serde_json::Value;
 /// What a target does with one input.
 pub type Target = fn(&[u8]);
 
-/// The targets, by name, as in `fuzz/Cargo.toml` and `fuzz/corpus/<name>/`.
-pub const TARGETS: [(&str, Target); 4] = [
-    ("policy_load", policy_load),
-    ("input_reader", input_reader),
-    ("render", render),
-    ("admission", admission),
+/// The targets: name (as in `fuzz/Cargo.toml`), seed corpus (`fuzz/corpus/<seeds>/`), and
+/// what it does.
+pub const TARGETS: [(&str, &str, Target); 5] = [
+    ("policy_load", "policy_load", policy_load),
+    ("input_reader", "input_reader", input_reader),
+    ("render", "render", render),
+    ("render_idempotent", "render", render_idempotent),
+    ("admission", "admission", admission),
 ];
 
 /// The pod `policy_load` renders with every policy that loads.
@@ -133,10 +135,40 @@ pub fn render(data: &[u8]) {
     }
 }
 
+/// `render` twice: a document the policy accepts, rendered again with the same policy,
+/// gets no patch (the mutating webhook is called again with its own output under
+/// `reinvocationPolicy: IfNeeded`). Same input layout and seeds as [`render`].
+pub fn render_idempotent(data: &[u8]) {
+    let (policy, rest) = pick_policy(data);
+    let Ok(text) = std::str::from_utf8(rest) else {
+        return;
+    };
+    let Ok(docs) = workload::parse_text(text, "fuzz.yaml") else {
+        return;
+    };
+    for doc in &docs {
+        let Ok(first) = merge::render(policy, &doc.object) else {
+            continue;
+        };
+        if first.denial.is_some() {
+            continue;
+        }
+        match merge::render(policy, &first.object) {
+            Ok(second) => assert!(
+                second.patch.is_empty(),
+                "rendering the rendered object again patches it: {:?}",
+                second.patch
+            ),
+            Err(e) => panic!("the rendered object does not render again: {e}"),
+        }
+    }
+}
+
 /// The admission handler without HTTP: raw request bytes -> `admission::parse` ->
 /// `decide` -> `respond`; the first byte picks the policy (bits 1..) and the endpoint
 /// (bit 0). The answer must be an AdmissionReview with the request's uid and `allowed` as
-/// decided; a denial carries no patch, and a patch must apply to `request.object`.
+/// decided; a denial carries no patch, and a patch must apply to `request.object`. The
+/// same request with the patched object (a reinvocation) must get no patch.
 pub fn admission(data: &[u8]) {
     let Some((&selector, body)) = data.split_first() else {
         return;
@@ -188,6 +220,23 @@ pub fn admission(data: &[u8]) {
         if let Err(e) = json_patch::patch(&mut patched, &ops) {
             panic!("the answer's patch does not apply to request.object: {e}");
         }
+        // Reinvocation: the same request with the patched object gets no patch.
+        let mut again = serde_json::to_value(&request).unwrap_or_else(|e| panic!("{e}"));
+        again["object"] = patched;
+        let again = serde_json::json!({
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": again,
+        });
+        let again = serde_json::to_vec(&again).unwrap_or_else(|e| panic!("{e}"));
+        let request =
+            admission::parse(&again).unwrap_or_else(|e| panic!("the patched request does not parse: {e}"));
+        let second = admission::decide(endpoint, policy, &request);
+        assert!(
+            second.patch.is_empty(),
+            "reinvoked with its own patched pod, the webhook patches again: {:?}",
+            second.patch
+        );
     }
 }
 
