@@ -28,6 +28,7 @@ pub mod merge;
 pub mod policy;
 pub mod pss;
 pub mod source;
+pub mod webhook_config;
 pub mod workload;
 
 pub use error::{Error, Location};

@@ -151,18 +151,46 @@ pub fn lint(text: &str, file: &str) -> Result<Vec<Finding>, PolicyErrors> {
 }
 
 fn invalid(e: PolicyError) -> Finding {
-    let (location, message) = match e {
-        PolicyError::Syntax(s) => (Some(s.location), s.message),
-        PolicyError::Invalid { location, message } => (Some(location), message),
-        other => (None, other.to_string()),
+    let (location, message, help) = match e {
+        PolicyError::Syntax(s) => {
+            let help = type_help(&s.message);
+            (Some(s.location), s.message, help)
+        }
+        PolicyError::Invalid { location, message } => (Some(location), message, None),
+        PolicyError::Explained {
+            location,
+            message,
+            help,
+        } => (Some(location), message, Some(help)),
+        other => (None, other.to_string(), None),
     };
     Finding {
         code: Code::Invalid,
         severity: Severity::Error,
         message,
         location,
-        help: None,
+        help,
     }
+}
+
+/// Help for a value of the wrong type (YAML: `invalid i64`; JSON: `invalid type: string
+/// "7", expected i64`): what the reader expects, and that it never converts text.
+fn type_help(message: &str) -> Option<String> {
+    let expected_type = match message.strip_prefix("invalid type: ") {
+        Some(rest) => rest.rsplit(", expected ").next()?,
+        None => message.strip_prefix("invalid ")?,
+    };
+    let first = expected_type.split_whitespace().next()?;
+    let expected = if matches!(first, "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64") {
+        "a whole number, e.g. 1000"
+    } else if matches!(first, "bool" | "boolean") || expected_type.starts_with("a boolean") {
+        "true or false"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "expected {expected}, written plainly: quoted text, `!!str` tags, floats and other spellings are not converted"
+    ))
 }
 
 type At<'a> = &'a dyn Fn(&str) -> Option<Location>;

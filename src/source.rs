@@ -11,13 +11,39 @@
 use std::collections::HashMap;
 
 use serde::de::DeserializeOwned;
-use serde_saphyr::granit_parser::{Event, Parser};
+use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle};
 
 use crate::error::Location;
 
 /// The parser options used for every YAML input.
+///
+/// The budgets are sized for real input: a stream of any number of documents and lists
+/// of thousands of objects, as `kubectl get -o yaml` writes them (every node costs at
+/// least one byte of text, so the node and event budgets grow with the text; without
+/// aliases a document costs no more to read than its size). Alias expansion stays
+/// bounded (billion laughs is refused), and so does nesting ([`MAX_DEPTH`]).
+pub fn yaml_options_for(text: &str) -> serde_saphyr::Options {
+    let size = text.len();
+    serde_saphyr::options! {
+        strict_booleans: true,
+        budget: serde_saphyr::budget! {
+            max_documents: size.max(1_024),
+            max_nodes: size.saturating_add(1).max(250_000),
+            max_events: size.saturating_mul(3).max(1_000_000),
+            max_depth: MAX_DEPTH,
+        },
+    }
+}
+
+/// The deepest nesting of mappings and sequences accepted in YAML: deep enough for real
+/// manifests (a CRD's schema included), shallow enough that reading the deepest accepted
+/// document fits a 2 MiB thread stack even in a debug build (JSON: `serde_json`'s own
+/// limit, 128, with smaller frames).
+pub const MAX_DEPTH: usize = 64;
+
+/// The parser options for YAML input of unknown size (the default budgets).
 pub fn yaml_options() -> serde_saphyr::Options {
-    serde_saphyr::options! { strict_booleans: true }
+    yaml_options_for("")
 }
 
 /// A syntax or type error in YAML or JSON text.
@@ -30,38 +56,71 @@ pub struct SyntaxError {
     pub message: String,
 }
 
+/// The text without a leading UTF-8 byte-order mark.
+pub fn strip_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
+}
+
 /// Whether text is JSON rather than YAML (its first significant character opens a JSON
 /// object or array).
 pub fn looks_like_json(text: &str) -> bool {
-    matches!(
-        text.trim_start_matches('\u{feff}')
-            .trim_start()
-            .as_bytes()
-            .first(),
-        Some(b'{' | b'[')
-    )
+    matches!(strip_bom(text).trim_start().as_bytes().first(), Some(b'{' | b'['))
 }
 
-/// Deserializes one document of YAML or JSON text into `T`.
+/// Whether text that opens like JSON opens like flow-style YAML instead: a mapping whose
+/// first key is not quoted (`{apiVersion: v1, …}`), which JSON never reads.
+fn opens_like_flow_yaml(text: &str) -> bool {
+    let t = strip_bom(text).trim_start();
+    t.strip_prefix('{')
+        .map(str::trim_start)
+        .is_some_and(|rest| !rest.is_empty() && !rest.starts_with(['"', '}']))
+}
+
+/// Of a JSON and a YAML error for the same text, the one that read further.
+fn further(json: SyntaxError, yaml: SyntaxError) -> SyntaxError {
+    let at = |e: &SyntaxError| (e.location.line, e.location.col);
+    if at(&yaml) > at(&json) { yaml } else { json }
+}
+
+/// Deserializes one document of YAML or JSON text into `T`. Flow-style YAML that opens
+/// like JSON (`{apiVersion: v1, …}`) is read as YAML.
 pub fn from_str<T: DeserializeOwned>(text: &str, file: &str) -> Result<T, SyntaxError> {
-    if looks_like_json(text) {
+    let text = strip_bom(text);
+    if looks_like_json(text) && !opens_like_flow_yaml(text) {
         serde_json::from_str(text).map_err(|e| json_error(&e, file))
     } else {
-        serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| yaml_error(&e, file))
+        serde_saphyr::from_str_with_options(text, yaml_options_for(text)).map_err(|e| yaml_error(&e, file))
     }
 }
 
-/// Deserializes every document of a (multi-document) YAML stream or of one JSON text.
-/// Empty YAML documents are skipped.
+/// Deserializes every document of a (multi-document) YAML stream, or of JSON text (one
+/// value, or several one after another, as kubectl reads them). Text that holds JSON
+/// documents separated by `---` (or JSON, then YAML) is read as a YAML stream, as kubectl
+/// reads it; so is flow-style YAML that opens like JSON. Empty and `null` documents are
+/// skipped; a leading byte-order mark is ignored.
 pub fn documents(text: &str, file: &str) -> Result<Vec<serde_json::Value>, SyntaxError> {
-    if looks_like_json(text) {
-        return serde_json::from_str(text)
-            .map(|v| vec![v])
-            .map_err(|e| json_error(&e, file));
+    let text = strip_bom(text);
+    let yaml = || -> Result<Vec<serde_json::Value>, SyntaxError> {
+        let docs: Vec<Option<serde_json::Value>> =
+            serde_saphyr::from_multiple_with_options(text, yaml_options_for(text))
+                .map_err(|e| yaml_error(&e, file))?;
+        Ok(docs.into_iter().flatten().filter(|d| !d.is_null()).collect())
+    };
+    if !looks_like_json(text) || opens_like_flow_yaml(text) {
+        return yaml();
     }
-    let docs: Vec<Option<serde_json::Value>> =
-        serde_saphyr::from_multiple_with_options(text, yaml_options()).map_err(|e| yaml_error(&e, file))?;
-    Ok(docs.into_iter().flatten().filter(|d| !d.is_null()).collect())
+    let mut docs = Vec::new();
+    for value in serde_json::Deserializer::from_str(text).into_iter::<serde_json::Value>() {
+        match value {
+            Ok(v) if v.is_null() => {}
+            Ok(v) => docs.push(v),
+            // JSON that is broken inside its first value is reported as JSON; after a whole
+            // value, the rest may be `---` and more documents: a YAML stream.
+            Err(e) if docs.is_empty() || !(e.is_syntax() || e.is_eof()) => return Err(json_error(&e, file)),
+            Err(e) => return yaml().map_err(|y| further(json_error(&e, file), y)),
+        }
+    }
+    Ok(docs)
 }
 
 /// Converts a `serde_json` error into a [`SyntaxError`].
@@ -99,6 +158,9 @@ pub fn yaml_error(e: &serde_saphyr::Error, file: &str) -> SyntaxError {
     {
         message.truncate(idx);
     }
+    if let Some(breach) = message.strip_prefix("budget breached: ") {
+        message = budget_message(breach);
+    }
     SyntaxError {
         location: Location {
             file: file.to_string(),
@@ -107,6 +169,26 @@ pub fn yaml_error(e: &serde_saphyr::Error, file: &str) -> SyntaxError {
         },
         message,
     }
+}
+
+/// A parser budget breach (`Depth { depth: 129 }`) in words.
+fn budget_message(breach: &str) -> String {
+    let name = breach.split([' ', '{']).next().unwrap_or(breach);
+    let why = match name {
+        "Depth" => format!("nesting deeper than {MAX_DEPTH} levels"),
+        "Nodes"
+        | "Events"
+        | "Aliases"
+        | "AliasAnchorRatio"
+        | "RecordedAnchorEvents"
+        | "RecordedAnchorBytes" => {
+            "aliases expand to far more nodes than the text holds (an alias bomb)".to_string()
+        }
+        "Documents" => "too many documents".to_string(),
+        "ScalarBytes" => "too much scalar text".to_string(),
+        _ => breach.to_string(),
+    };
+    format!("refused: {why} (parser budget: {name})")
 }
 
 /// Positions of the keys and values of one YAML document, by path.
@@ -118,6 +200,9 @@ pub struct LocationIndex {
     keys: HashMap<String, (u64, u64)>,
     /// path -> (line, col) of the value node.
     values: HashMap<String, (u64, u64)>,
+    /// path -> text of a scalar value written as a string on purpose: quoted, a block
+    /// scalar, or tagged `!!str` (directly or through an alias).
+    strings: HashMap<String, String>,
 }
 
 enum Frame {
@@ -137,20 +222,33 @@ impl LocationIndex {
     pub fn build(text: &str) -> Self {
         let mut index = LocationIndex::default();
         let mut stack: Vec<Frame> = Vec::new();
-        let mut parser = Parser::new_from_str(text);
+        // anchor id -> the text of an anchored scalar written as a string.
+        let mut anchored: HashMap<usize, String> = HashMap::new();
+        let mut parser = Parser::new_from_str(strip_bom(text));
         while let Some(Ok((event, span))) = parser.next_event() {
             let pos = (span.start.line() as u64, span.start.col() as u64 + 1);
             match event {
                 Event::DocumentEnd => break,
-                Event::Scalar(value, ..) => {
+                Event::Scalar(value, style, anchor, tag) => {
                     if let Some(Frame::Map { key: key @ None, .. }) = stack.last_mut() {
                         *key = Some((value.into_owned(), pos));
                         continue;
                     }
-                    index.node(&mut stack, pos);
+                    let path = index.node(&mut stack, pos);
+                    let tagged_str =
+                        tag.is_some_and(|t| t.handle() == "tag:yaml.org,2002:" && t.suffix() == "str");
+                    if style != ScalarStyle::Plain || tagged_str {
+                        if anchor != 0 {
+                            anchored.insert(anchor, value.to_string());
+                        }
+                        index.strings.insert(path, value.into_owned());
+                    }
                 }
-                Event::Alias(..) => {
-                    index.node(&mut stack, pos);
+                Event::Alias(anchor) => {
+                    let path = index.node(&mut stack, pos);
+                    if let Some(text) = anchored.get(&anchor) {
+                        index.strings.insert(path, text.clone());
+                    }
                 }
                 Event::MappingStart(..) => {
                     let path = index.node(&mut stack, pos);
@@ -198,6 +296,13 @@ impl LocationIndex {
     /// The position of the value at `path`.
     pub fn value(&self, path: &str) -> Option<(u64, u64)> {
         self.values.get(path).copied()
+    }
+
+    /// The text of the scalar at `path` when it is written as a string on purpose (quoted,
+    /// a block scalar, or tagged `!!str`), so that a reader expecting a number or a
+    /// boolean can refuse it instead of converting it.
+    pub fn string_at(&self, path: &str) -> Option<&str> {
+        self.strings.get(path).map(String::as_str)
     }
 
     /// The position of the key at `path`, or of its nearest ancestor that is known.
@@ -265,6 +370,55 @@ mod tests {
     fn yaml_1_2_booleans() {
         let d = documents("v: y\nw: yes\nx: true\n", "f").unwrap();
         assert_eq!(d[0], serde_json::json!({"v": "y", "w": "yes", "x": true}));
+    }
+
+    #[test]
+    fn json_streams_bom_and_flow_style() {
+        let two = "{\"a\": 1}\n---\n{\"b\": 2}\n";
+        assert_eq!(documents(two, "f").unwrap().len(), 2);
+        assert_eq!(documents("{\"a\": 1} {\"b\": 2}", "f").unwrap().len(), 2);
+        assert_eq!(documents("\u{feff}{\"a\": 1}", "f").unwrap().len(), 1);
+        assert_eq!(
+            documents("{a: 1, b: [x]}", "f").unwrap(),
+            vec![serde_json::json!({"a": 1, "b": ["x"]})]
+        );
+        // Broken inside the first JSON value: the JSON error, not a YAML reading of it.
+        let e = documents("{\"a\": }", "f").unwrap_err();
+        assert_eq!((e.location.line, e.location.col), (1, 7), "{e}");
+        let v: serde_json::Value = from_str("\u{feff}{kind: x}", "f").unwrap();
+        assert_eq!(v["kind"], "x");
+    }
+
+    #[test]
+    fn index_knows_strings_written_on_purpose() {
+        let text = "a: 1\nb: '1'\nc: \"x\"\nd: !!str 2\ne: &x '3'\nf: *x\ng: |\n  4\nh: [5, '6']\n";
+        let ix = LocationIndex::build(text);
+        assert_eq!(ix.string_at("/a"), None);
+        assert_eq!(ix.string_at("/b"), Some("1"));
+        assert_eq!(ix.string_at("/c"), Some("x"));
+        assert_eq!(ix.string_at("/d"), Some("2"));
+        assert_eq!(ix.string_at("/f"), Some("3"));
+        assert_eq!(ix.string_at("/g"), Some("4\n"));
+        assert_eq!(ix.string_at("/h/0"), None);
+        assert_eq!(ix.string_at("/h/1"), Some("6"));
+    }
+
+    #[test]
+    fn budgets_grow_with_the_text() {
+        let text = "a: 1\n---\n".repeat(2_000);
+        assert_eq!(documents(&text, "f").unwrap().len(), 2_000);
+        // The deepest accepted nesting reads on a 2 MiB thread (what `check` and the
+        // server's workers get), even in a debug build; one level more is refused.
+        for (depth, ok) in [(MAX_DEPTH - 1, true), (MAX_DEPTH + 1, false), (10_000, false)] {
+            let text = format!("x: {}{}\n", "[".repeat(depth), "]".repeat(depth));
+            let read = std::thread::Builder::new()
+                .stack_size(2 << 20)
+                .spawn(move || documents(&text, "f").is_ok())
+                .unwrap()
+                .join()
+                .unwrap();
+            assert_eq!(read, ok, "depth {depth}");
+        }
     }
 
     #[test]

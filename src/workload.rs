@@ -2,6 +2,7 @@
 //! and the pod template inside each kind that carries one.
 
 use std::{
+    collections::HashSet,
     io::Read,
     path::{Path, PathBuf},
 };
@@ -37,6 +38,9 @@ pub enum WorkloadError {
         /// What is wrong.
         message: String,
     },
+    /// The inputs hold no document at all.
+    #[error("no objects passed: the inputs hold no Kubernetes objects")]
+    NoObjects,
 }
 
 /// One document of an input, in input order.
@@ -240,21 +244,27 @@ pub fn typed_pod(object: &Value) -> Result<Option<(WorkloadKind, TypedPod)>, Str
     Ok(Some((kind, TypedPod { metadata, spec })))
 }
 
-/// Reads every document of every input: files, directories (recursing into `*.yaml`,
-/// `*.yml`, `*.json`, in sorted order) or `-` for stdin.
-pub fn read_inputs<S: AsRef<str>>(inputs: &[S]) -> Result<Vec<Document>, WorkloadError> {
-    let mut docs = Vec::new();
+/// One input to read: stdin, or a file (named on the command line or found in a directory).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// `-`: standard input.
+    Stdin,
+    /// A file.
+    File(PathBuf),
+}
+
+/// Expands the inputs as given into what to read, in order: `-` is stdin, a directory
+/// becomes its `*.yaml`, `*.yml` and `*.json` files (recursively, in sorted order), a file
+/// is read whatever its name. Inside a directory each real file is read once and each real
+/// directory walked once: symlinks are followed, a symlink loop ends the walk of that
+/// branch, and a second name of a file already found is skipped.
+pub fn expand_inputs<S: AsRef<str>>(inputs: &[S]) -> Result<Vec<Input>, WorkloadError> {
+    let mut out = Vec::new();
+    let mut seen = Seen::default();
     for input in inputs {
         let input = input.as_ref();
         if input == "-" {
-            let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .map_err(|source| WorkloadError::Read {
-                    path: "-".into(),
-                    source,
-                })?;
-            docs.extend(parse_text(&text, "-")?);
+            out.push(Input::Stdin);
             continue;
         }
         let path = Path::new(input);
@@ -263,97 +273,207 @@ pub fn read_inputs<S: AsRef<str>>(inputs: &[S]) -> Result<Vec<Document>, Workloa
             source,
         })?;
         if meta.is_dir() {
-            let mut files = Vec::new();
-            collect_dir(path, &mut files)?;
-            for file in files {
-                docs.extend(read_file(&file)?);
-            }
+            collect_dir(path, &mut seen, &mut out)?;
         } else {
-            docs.extend(read_file(path)?);
+            out.push(Input::File(path.to_path_buf()));
         }
     }
-    Ok(docs)
+    Ok(out)
 }
 
-fn read_file(path: &Path) -> Result<Vec<Document>, WorkloadError> {
-    let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| WorkloadError::Read {
+/// The real directories walked and real files found so far.
+#[derive(Default)]
+struct Seen {
+    dirs: HashSet<PathBuf>,
+    files: HashSet<PathBuf>,
+}
+
+fn collect_dir(dir: &Path, seen: &mut Seen, out: &mut Vec<Input>) -> Result<(), WorkloadError> {
+    let err = |source| WorkloadError::Read {
+        path: dir.display().to_string(),
+        source,
+    };
+    if !seen.dirs.insert(std::fs::canonicalize(dir).map_err(err)?) {
+        return Ok(());
+    }
+    let mut entries = std::fs::read_dir(dir)
+        .map_err(err)?
+        .map(|e| e.map(|e| (e.path(), e.file_type())))
+        .collect::<std::io::Result<Vec<_>>>()
+        .map_err(err)?;
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    for (path, file_type) in entries {
+        // The entry's type needs no stat; a symlink is followed, as `Path::is_dir` does.
+        let is_dir = match file_type {
+            Ok(t) if !t.is_symlink() => t.is_dir(),
+            _ => path.is_dir(),
+        };
+        if is_dir {
+            collect_dir(&path, seen, out)?;
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml" | "json")
+        ) {
+            // A dangling symlink has no real path: keep it, reading it reports the error.
+            let real = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+            if seen.files.insert(real) {
+                out.push(Input::File(path));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads and parses every document of one input.
+pub fn read_input(input: &Input) -> Result<Vec<Document>, WorkloadError> {
+    let (name, bytes) = match input {
+        Input::Stdin => {
+            let mut bytes = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut bytes)
+                .map_err(|source| WorkloadError::Read {
+                    path: "-".into(),
+                    source,
+                })?;
+            ("-".to_string(), bytes)
+        }
+        Input::File(path) => {
+            let name = path.display().to_string();
+            let bytes = std::fs::read(path).map_err(|source| WorkloadError::Read {
+                path: name.clone(),
+                source,
+            })?;
+            (name, bytes)
+        }
+    };
+    let text = decode(bytes).map_err(|source| WorkloadError::Read {
         path: name.clone(),
         source,
     })?;
     parse_text(&text, &name)
 }
 
-fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), WorkloadError> {
-    let err = |source| WorkloadError::Read {
-        path: dir.display().to_string(),
-        source,
+/// Bytes as text: UTF-8 (a byte-order mark is dropped later, by the parser), or UTF-16
+/// with its byte-order mark, as kubectl reads files written by Windows tools.
+pub fn decode(bytes: Vec<u8>) -> std::io::Result<String> {
+    let utf16 = |bytes: &[u8], unit: fn([u8; 2]) -> u16| {
+        let units: Vec<u16> = bytes
+            .chunks(2)
+            .map(|c| unit([c[0], c.get(1).copied().unwrap_or(0)]))
+            .collect();
+        String::from_utf16(&units).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
     };
-    let mut entries = std::fs::read_dir(dir)
-        .map_err(err)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(err)?;
-    entries.sort();
-    for entry in entries {
-        if entry.is_dir() {
-            collect_dir(&entry, out)?;
-        } else if matches!(
-            entry.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml" | "json")
-        ) {
-            out.push(entry);
-        }
+    match bytes.as_slice() {
+        [0xff, 0xfe, rest @ ..] => utf16(rest, u16::from_le_bytes),
+        [0xfe, 0xff, rest @ ..] => utf16(rest, u16::from_be_bytes),
+        _ => String::from_utf8(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
     }
-    Ok(())
 }
 
-/// Parses the text of one input into documents; `v1/List` items become documents of
-/// their own.
+/// Reads every document of every input (see [`expand_inputs`]). Inputs that hold no
+/// document at all are an error ([`WorkloadError::NoObjects`]), as in kubectl.
+pub fn read_inputs<S: AsRef<str>>(inputs: &[S]) -> Result<Vec<Document>, WorkloadError> {
+    let mut docs = Vec::new();
+    for input in expand_inputs(inputs)? {
+        docs.extend(read_input(&input)?);
+    }
+    if docs.is_empty() {
+        return Err(WorkloadError::NoObjects);
+    }
+    Ok(docs)
+}
+
+/// Whether an object is a list of objects (`v1/List`, `PodList`, …) rather than an object.
+fn is_list(object: &Value) -> bool {
+    let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
+    kind == "List" || kind.ends_with("List") && object.get("items").is_some()
+}
+
+/// Parses the text of one input into documents. The items of a `v1/List` become
+/// documents of their own; a List inside a List is expanded too, in kubectl's order (the
+/// items of a List first, then those of the Lists among them, breadth first).
 pub fn parse_text(text: &str, source_name: &str) -> Result<Vec<Document>, WorkloadError> {
     let mut out = Vec::new();
     for object in source::documents(text, source_name)? {
         let index = out.len();
-        if !object.is_object() {
-            return Err(WorkloadError::Invalid {
-                input: source_name.into(),
-                index,
-                message: "expected a Kubernetes object (a mapping with apiVersion and kind)".into(),
-            });
+        let invalid = |message: String| WorkloadError::Invalid {
+            input: source_name.into(),
+            index,
+            message,
+        };
+        if let Some(problem) = not_an_object(&object) {
+            return Err(invalid(problem));
         }
-        let is_list = object
-            .get("kind")
-            .and_then(Value::as_str)
-            .is_some_and(|k| k == "List")
-            || object
-                .get("kind")
-                .and_then(Value::as_str)
-                .is_some_and(|k| k.ends_with("List"))
-                && object.get("items").is_some_and(Value::is_array);
-        if is_list {
-            let Some(Value::Array(items)) = object.get("items") else {
-                return Err(WorkloadError::Invalid {
-                    input: source_name.into(),
-                    index,
-                    message: "a List needs an `items` array".into(),
-                });
-            };
-            for item in items {
-                out.push(Document {
-                    source: source_name.into(),
-                    index: out.len(),
-                    object: item.clone(),
-                });
-            }
-        } else {
+        if !is_list(&object) {
             out.push(Document {
                 source: source_name.into(),
                 index,
                 object,
             });
+            continue;
+        }
+        // Breadth first, as kubectl's FlattenListVisitor: (path of the list, the list).
+        let mut lists = std::collections::VecDeque::from([(String::new(), object)]);
+        while let Some((path, list)) = lists.pop_front() {
+            let kind = list
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or("List")
+                .to_string();
+            let Some(Value::Array(items)) = list.get("items").cloned() else {
+                return Err(invalid(format!("{path}: a {kind} needs an `items` array")));
+            };
+            for (i, item) in items.into_iter().enumerate() {
+                let item_path = format!("{path}/items/{i}");
+                if let Some(problem) = not_an_object(&item) {
+                    return Err(invalid(format!("{item_path}: {kind} item: {problem}")));
+                }
+                if is_list(&item) {
+                    lists.push_back((item_path, item));
+                } else {
+                    out.push(Document {
+                        source: source_name.into(),
+                        index: out.len(),
+                        object: item,
+                    });
+                }
+            }
         }
     }
     Ok(out)
+}
+
+/// Why a value is not a Kubernetes object, if it is not: it must be a mapping with a
+/// non-empty `apiVersion` and `kind` (kubectl refuses the others too: "Object 'Kind' is
+/// missing"). An object ciguard cannot name is never passed through unjudged.
+fn not_an_object(v: &Value) -> Option<String> {
+    const EXPECTED: &str = "expected a Kubernetes object (a mapping with apiVersion and kind)";
+    let Value::Object(map) = v else {
+        return Some(format!("{EXPECTED}, found {}", value_type(v)));
+    };
+    for key in ["apiVersion", "kind"] {
+        match map.get(key) {
+            Some(Value::String(s)) if !s.is_empty() => {}
+            None | Some(Value::Null) => return Some(format!("{key} is missing, {EXPECTED}")),
+            Some(Value::String(_)) => return Some(format!("{key} is empty, {EXPECTED}")),
+            Some(other) => {
+                return Some(format!("{key} is {}, {EXPECTED}", value_type(other)));
+            }
+        }
+    }
+    None
+}
+
+/// What kind of JSON value, for messages.
+fn value_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 #[cfg(test)]
@@ -380,6 +500,46 @@ mod tests {
         let docs = parse_text(text, "l.json").unwrap();
         assert_eq!(docs.len(), 2);
         assert_eq!(docs[1].index, 1);
+    }
+
+    #[test]
+    fn nested_lists_are_expanded_breadth_first() {
+        let pod = |n: &str| format!(r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"{n}"}}}}"#);
+        let text = format!(
+            r#"{{"apiVersion":"v1","kind":"List","items":[{},{{"apiVersion":"v1","kind":"List","items":[{},{{"apiVersion":"v1","kind":"PodList","items":[{}]}}]}},{}]}}"#,
+            pod("a"),
+            pod("b"),
+            pod("c"),
+            pod("d")
+        );
+        let docs = parse_text(&text, "l.json").unwrap();
+        let names: Vec<_> = docs.iter().map(Document::name).collect();
+        assert_eq!(names, ["a", "d", "b", "c"]);
+        assert_eq!(docs.iter().map(|d| d.index).collect::<Vec<_>>(), [0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn list_items_must_be_objects() {
+        let e = parse_text(
+            r#"{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"List","items":[7]}]}"#,
+            "l.json",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("/items/0/items/0: List item: expected a Kubernetes object"),
+            "{e}"
+        );
+        let e = parse_text(r#"{"apiVersion":"v1","kind":"PodList","items":{}}"#, "l.json").unwrap_err();
+        assert!(e.to_string().contains("a PodList needs an `items` array"), "{e}");
+    }
+
+    #[test]
+    fn utf16_is_decoded() {
+        let mut bytes = vec![0xfe, 0xff];
+        bytes.extend("kind: x".encode_utf16().flat_map(u16::to_be_bytes));
+        assert_eq!(decode(bytes).unwrap(), "kind: x");
+        assert!(decode(vec![0xff, 0xfe, 0x00, 0xd8]).is_err());
     }
 
     #[test]

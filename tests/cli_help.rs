@@ -30,6 +30,7 @@ fn help_of_every_command() {
         &["import", "woodpecker"],
         &["schema"],
         &["serve"],
+        &["webhook-config"],
     ] {
         insta::assert_snapshot!(format!("help_{}", cmd.join("_")), help(cmd));
     }

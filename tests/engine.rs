@@ -62,13 +62,24 @@ fn gitlab_allowed_users_scenarios(
             assert_ne!(helper.1, id, "helper runAsGroup");
         }
     }
-    assert_eq!(!r.warnings.is_empty(), warns, "{:?}", r.warnings);
+    let (notices, problems): (Vec<_>, Vec<_>) = r.warnings.iter().partition(|w| w.code.is_notice());
+    assert_eq!(!problems.is_empty(), warns, "{:?}", r.warnings);
+    // A role's enforced user that replaces the job's is told, as GitLab logs
+    // "Overriding user for container \"build\" …".
+    let overridden = build.0.is_some_and(|u| u != job.0);
+    assert_eq!(
+        notices
+            .iter()
+            .any(|n| n.container.as_deref() == Some("build") && n.detail.starts_with("runAsUser:")),
+        overridden,
+        "{notices:?}"
+    );
 
     // The same with onViolation: deny: disallowed requests reject the pod.
     let denying = policy(&format!("{spec}  onViolation: deny\n"));
     let d = render(&denying, &pod);
     assert_eq!(d.denial.is_some(), warns);
-    assert!(d.warnings.is_empty());
+    assert!(d.warnings.iter().all(|w| w.code.is_notice()), "{:?}", d.warnings);
     if !warns {
         assert_eq!(d.object, r.object);
     }
@@ -206,6 +217,9 @@ fn precedence(
 #[case::enforced_empty_add_removes("containers: {enforced: {capabilities: {add: []}}}", json!({"add": ["NET_ADMIN"]}), json!({"add": []}))]
 #[case::add_from_highest("build: {default: {capabilities: {add: [CHOWN]}}}\n  containers: {enforced: {capabilities: {add: [KILL]}}}", json!({"add": ["NET_ADMIN"]}), json!({"add": ["KILL"]}))]
 #[case::job_already_drops_all("containers: {default: {capabilities: {drop: [ALL]}}}", json!({"drop": ["ALL"]}), json!({"drop": ["ALL"]}))]
+#[case::same_layer_drop_wins("containers: {enforced: {capabilities: {add: [CAP_1, NET_RAW], drop: [CAP_1]}}}", json!({}), json!({"drop": ["CAP_1"], "add": ["NET_RAW"]}))]
+#[case::job_junk_does_not_survive_a_policy_list("containers: {enforced: {capabilities: {drop: [ALL]}}}", json!({"drop": ["", "CHOWN"]}), json!({"drop": ["CHOWN", "ALL"]}))]
+#[case::job_junk_alone_is_the_job_s("containers: {enforced: {privileged: false}}", json!({"drop": [""]}), json!({"drop": [""]}))]
 fn capabilities(#[case] spec: &str, #[case] caps: Value, #[case] expected: Value) {
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
         "spec": {"containers": [{"name": "build", "image": "x", "securityContext": {"capabilities": caps}}]}});

@@ -256,6 +256,10 @@ proptest! {
                 + " / " + &serde_json::to_string(&pod["spec"]["initContainers"][0]["securityContext"]).unwrap()
         );
         prop_assert!(twice.patch.is_empty(), "{:?}", twice.patch);
+        // What the policy overrode is told once: the rendered pod asks for nothing the
+        // policy replaces.
+        let notices: Vec<String> = twice.warnings.iter().filter(|w| w.code.is_notice()).map(|w| w.message()).collect();
+        prop_assert!(notices.is_empty(), "notices on a rendered pod: {:?}\npolicy: {}", notices, serde_json::to_string(&policy.policy.spec).unwrap());
     }
 
     #[test]

@@ -15,21 +15,12 @@ use ciguard::{
     workload::{parse_text, typed_pod},
 };
 
-const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/pss");
+mod common;
 
-/// The shared folder, or `None` (with a printed reason) when it is absent outside CI.
-#[allow(clippy::disallowed_macros)] // a skipped test says why in the test output
+/// `../shared/pss`, or `None` (the skip said on stderr; a failure with `CI` set) when its
+/// fixtures are absent.
 fn shared() -> Option<PathBuf> {
-    let dir = PathBuf::from(SHARED);
-    if dir.join("fixtures").is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{SHARED}/fixtures is missing, and CI is set"
-    );
-    println!("skipped: {SHARED}/fixtures not found (the shared/ folder is not beside the repo)");
-    None
+    common::shared("pss/fixtures").and_then(|d| d.parent().map(Path::to_path_buf))
 }
 
 /// One row of checks.csv.

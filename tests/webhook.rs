@@ -462,22 +462,25 @@ async fn health_readiness_metrics_and_unknown_routes() {
     let text = String::from_utf8(text).unwrap();
     let sample = |s: &str| metric(&text, s).unwrap_or_else(|| panic!("{s} missing in\n{text}"));
     assert_eq!(
-        sample(r#"ciguard_admission_requests_total{endpoint="mutate",outcome="patched"}"#),
+        sample(r#"ciguard_admission_requests_total{policy="builtin",endpoint="mutate",outcome="patched"}"#),
         1.0
     );
     assert_eq!(
-        sample(r#"ciguard_admission_requests_total{endpoint="validate",outcome="denied"}"#),
+        sample(r#"ciguard_admission_requests_total{policy="builtin",endpoint="validate",outcome="denied"}"#),
         1.0
     );
     assert_eq!(
-        sample(r#"ciguard_admission_requests_total{endpoint="validate",outcome="invalid"}"#),
+        sample(r#"ciguard_admission_requests_total{policy="builtin",endpoint="validate",outcome="invalid"}"#),
         1.0
     );
     assert_eq!(
-        sample(r#"ciguard_admission_request_duration_seconds_count{endpoint="mutate"}"#),
+        sample(r#"ciguard_admission_request_duration_seconds_count{policy="builtin",endpoint="mutate"}"#),
         1.0
     );
-    assert_eq!(sample(r#"ciguard_denials_total{reason="privileged"}"#), 1.0);
+    assert_eq!(
+        sample(r#"ciguard_denials_total{policy="builtin",reason="privileged"}"#),
+        1.0
+    );
     assert_eq!(sample(r#"ciguard_reload_errors_total{target="policy"}"#), 0.0);
 
     let (status, body) = call(&state, "GET", "/nope", Body::empty()).await;

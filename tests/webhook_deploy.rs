@@ -12,8 +12,8 @@ use std::{collections::BTreeMap, sync::Arc};
 
 use axum::{body::Body, http::Request};
 use ciguard::{
-    ValidPolicy,
     admission::{self, AppState, Audit},
+    policy::set::PolicySet,
     pss::{self, LevelVersion},
     workload::{self, Document},
 };
@@ -210,17 +210,16 @@ fn the_deployment_passes_restricted_and_mounts_what_it_reloads() {
             .unwrap();
         (volume.clone(), path.rsplit('/').next().unwrap().to_string())
     };
-    let (policy_volume, policy_key) = volume_of(&flag("policy"));
+    // --policy-dir is the ConfigMap's mount: every key in it is a policy.
+    let (policy_volume, _) = volume_of(&format!("{}/policy.yaml", flag("policy-dir")));
     let (cert_volume, cert_key) = volume_of(&flag("tls-cert"));
     let (key_volume, key_key) = volume_of(&flag("tls-key"));
     assert_eq!(cert_volume, key_volume);
     assert_eq!((cert_key.as_str(), key_key.as_str()), ("tls.crt", "tls.key"));
 
-    // The ConfigMap holds a policy that loads.
+    // The ConfigMap holds policies that load as one set.
     let configmap_name = policy_volume.config_map.unwrap().name;
-    let configmap: ConfigMap = serde_json::from_value(m.named("ConfigMap", &configmap_name).clone()).unwrap();
-    let text = &configmap.data.unwrap()[&policy_key];
-    ciguard::policy::load::from_str(text, "configmap").unwrap();
+    assert_eq!(policies(&m, &configmap_name).len(), 1);
 
     // The Secret is cert-manager's serving certificate, for the Service's DNS name.
     let secret = cert_volume.secret.unwrap().secret_name.unwrap();
@@ -257,8 +256,20 @@ fn the_deployment_passes_restricted_and_mounts_what_it_reloads() {
     assert!(selects(&spec.selector, labels));
 }
 
-async fn route_exists(path: &str) -> bool {
-    let state = Arc::new(AppState::new(ValidPolicy::builtin(), Audit::off()));
+/// The policies of a ConfigMap, as `serve --policy-dir` loads its mount.
+fn policies(m: &Manifests, configmap: &str) -> PolicySet {
+    let configmap: ConfigMap = serde_json::from_value(m.named("ConfigMap", configmap).clone()).unwrap();
+    let files: Vec<_> = configmap
+        .data
+        .unwrap()
+        .into_iter()
+        .map(|(key, text)| (std::path::PathBuf::from(key), text.into_bytes()))
+        .collect();
+    PolicySet::parse(&files).unwrap()
+}
+
+async fn route_exists(policies: &PolicySet, path: &str) -> bool {
+    let state = Arc::new(AppState::with_policies(policies.clone(), Audit::off()));
     let request = Request::post(path).body(Body::empty()).unwrap();
     let response = admission::router(state).oneshot(request).await.unwrap();
     // An empty body at an admission route is a 400; an unknown path a 404.
@@ -334,26 +345,44 @@ async fn webhook_paths_are_server_routes_and_the_settings_hold() {
     let mutating: MutatingWebhookConfiguration = m.one("MutatingWebhookConfiguration");
     let validating: ValidatingWebhookConfiguration = m.one("ValidatingWebhookConfiguration");
     let certificate_ref = format!("{NAMESPACE}/ciguard-tls");
+    let policies = policies(&m, "ciguard-policy");
+    let name = policies.names().next().unwrap();
 
     let hooks = mutating.webhooks.as_ref().unwrap();
     assert_eq!(hooks.len(), 1);
     for w in hooks {
         let hook = hook!(w);
-        check_hook(&hook, &service, admission::MUTATE_PATH);
-        assert!(route_exists(admission::MUTATE_PATH).await);
+        let path = format!("{}/{name}", admission::MUTATE_PATH);
+        check_hook(&hook, &service, &path);
+        assert!(route_exists(&policies, &path).await);
         assert_eq!(w.reinvocation_policy.as_deref(), Some("IfNeeded"));
-        // Only pod CREATE is mutated.
-        for rule in hook.rules {
-            assert_eq!(rule.operations.as_deref(), Some(&["CREATE".to_string()][..]));
-            assert_eq!(rule.resources.as_deref(), Some(&["pods".to_string()][..]));
-        }
+        // Only pod CREATE and the UPDATE of pods/ephemeralcontainers are mutated.
+        let rules: Vec<(Vec<String>, Vec<String>)> = hook
+            .rules
+            .iter()
+            .map(|r| (r.operations.clone().unwrap(), r.resources.clone().unwrap()))
+            .collect();
+        let owned = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            rules,
+            [
+                (owned(&["CREATE"]), owned(&["pods"])),
+                (owned(&["UPDATE"]), owned(&["pods/ephemeralcontainers"]))
+            ]
+        );
     }
     for w in validating.webhooks.as_ref().unwrap() {
         let hook = hook!(w);
-        check_hook(&hook, &service, admission::VALIDATE_PATH);
-        assert!(route_exists(admission::VALIDATE_PATH).await);
+        let path = format!("{}/{name}", admission::VALIDATE_PATH);
+        check_hook(&hook, &service, &path);
+        assert!(route_exists(&policies, &path).await);
+        // `kubectl debug` is checked (issue 11).
+        assert!(hook.rules.iter().any(|r| {
+            r.operations.as_deref() == Some(&["UPDATE".to_string()][..])
+                && r.resources.as_deref() == Some(&["pods/ephemeralcontainers".to_string()][..])
+        }));
     }
-    assert!(!route_exists("/nope").await);
+    assert!(!route_exists(&policies, "/nope").await);
     for annotations in [&mutating.metadata.annotations, &validating.metadata.annotations] {
         let annotations = annotations.as_ref().unwrap();
         assert_eq!(annotations["cert-manager.io/inject-ca-from"], certificate_ref);

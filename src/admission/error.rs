@@ -30,9 +30,29 @@ pub enum ApiError {
     /// The body is not an `admission.k8s.io/v1` AdmissionReview (HTTP 400).
     #[error(transparent)]
     BadRequest(#[from] super::review::ReviewError),
+    /// No policy is served at this admission path (HTTP 404).
+    #[error(
+        "no policy is served at {path}; this server has the policies {policies}, each at /mutate/<name> and /validate/<name> (and /mutate, /validate when it has exactly one)"
+    )]
+    NoPolicy {
+        /// The path.
+        path: String,
+        /// The names of the policies, comma-separated.
+        policies: String,
+    },
     /// No such route (HTTP 404).
     #[error("no route for {0}; ciguard serves POST /mutate, POST /validate, GET /healthz, /readyz, /metrics")]
     NotFound(String),
+    /// The route exists, the method does not (HTTP 405).
+    #[error(
+        "method {method} not allowed for {path}; ciguard serves POST /mutate, POST /validate, GET /healthz, /readyz, /metrics"
+    )]
+    MethodNotAllowed {
+        /// The method sent.
+        method: String,
+        /// The path.
+        path: String,
+    },
     /// The body is larger than the limit (HTTP 413).
     #[error("request body is larger than {limit} bytes")]
     TooLarge {
@@ -59,7 +79,8 @@ impl ApiError {
     fn status(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::BadRequest(_) | ApiError::Body(_) => (StatusCode::BAD_REQUEST, "BadRequest"),
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "NotFound"),
+            ApiError::NotFound(_) | ApiError::NoPolicy { .. } => (StatusCode::NOT_FOUND, "NotFound"),
+            ApiError::MethodNotAllowed { .. } => (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed"),
             ApiError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge"),
             ApiError::Timeout(_) => (StatusCode::REQUEST_TIMEOUT, "Timeout"),
             ApiError::NotReady => (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
@@ -73,7 +94,9 @@ impl ApiError {
             ApiError::BadRequest(_)
             | ApiError::Body(_)
             | ApiError::TooLarge { .. }
-            | ApiError::NotFound(_) => Outcome::Invalid,
+            | ApiError::NotFound(_)
+            | ApiError::NoPolicy { .. }
+            | ApiError::MethodNotAllowed { .. } => Outcome::Invalid,
             ApiError::Timeout(_) => Outcome::Timeout,
             ApiError::NotReady | ApiError::Internal(_) => Outcome::Error,
         }
@@ -93,20 +116,36 @@ impl ApiError {
 }
 
 impl IntoResponse for ApiError {
-    /// A Kubernetes `Status` object as JSON.
+    /// A Kubernetes `Status` object as JSON, with its `kind` and `apiVersion`.
     fn into_response(self) -> Response {
         let (status, reason) = self.status();
         let message = self.message();
         match &self {
             ApiError::Internal(detail) => tracing::error!(%detail, "internal error"),
-            ApiError::NotReady => {}
+            // Expected during start and drain; the probe's own 503 says enough.
+            ApiError::NotReady => tracing::debug!("not ready"),
             _ => tracing::info!(status = status.as_u16(), %message, "request refused"),
         }
-        let body = Status::failure(&message, reason).with_code(status.as_u16());
+        let body = TypedStatus {
+            kind: "Status",
+            api_version: "v1",
+            status: Status::failure(&message, reason).with_code(status.as_u16()),
+        };
         let mut response = (status, Json(body)).into_response();
         response.extensions_mut().insert(self.outcome());
         response
     }
+}
+
+/// A `meta/v1` Status as the API server writes it: kube-core's [`Status`] has no
+/// `kind` and `apiVersion`.
+#[derive(serde::Serialize)]
+struct TypedStatus {
+    kind: &'static str,
+    #[serde(rename = "apiVersion")]
+    api_version: &'static str,
+    #[serde(flatten)]
+    status: Status,
 }
 
 /// Why `ciguard serve` could not start or stopped.
@@ -121,6 +160,9 @@ pub enum ServeError {
         #[source]
         source: PolicyErrors,
     },
+    /// The policies could not be read, are invalid, or have the same name.
+    #[error(transparent)]
+    Policies(crate::policy::set::SetErrors),
     /// The certificate or key could not be read or do not form a usable pair.
     #[error("failed to load the TLS certificate '{cert}' and key '{key}'")]
     Tls {

@@ -4,8 +4,8 @@ use std::{sync::Arc, time::Instant};
 
 use axum::{
     body::{Body, HttpBody},
-    extract::{Request as HttpRequest, State},
-    http::{Uri, header},
+    extract::{Extension, Request as HttpRequest, State},
+    http::{Method, Uri, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -13,25 +13,34 @@ use axum::{
 use http_body_util::BodyExt;
 
 use super::{
-    AppState, BODY_LIMIT, MUTATE_PATH,
+    AppState, BODY_LIMIT, MUTATE_PATH, VALIDATE_PATH,
     error::ApiError,
     metrics::{Endpoint, Outcome},
     review,
 };
+use crate::policy::ValidPolicy;
 
 /// How much of an oversized body is read (and discarded) before the connection is closed.
 const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
 
-/// `POST /mutate`
-pub(super) async fn mutate(State(state): State<Arc<AppState>>, body: Body) -> Result<Response, ApiError> {
+/// `POST /mutate/<policy>` (the policy was resolved by [`observe`]).
+pub(super) async fn mutate(
+    State(state): State<Arc<AppState>>,
+    Extension(policy): Extension<Arc<ValidPolicy>>,
+    body: Body,
+) -> Result<Response, ApiError> {
     let body = read_body(body).await?;
-    admit(&state, Endpoint::Mutate, &body)
+    admit(&state, Endpoint::Mutate, &policy, &body)
 }
 
-/// `POST /validate`
-pub(super) async fn validate(State(state): State<Arc<AppState>>, body: Body) -> Result<Response, ApiError> {
+/// `POST /validate/<policy>` (the policy was resolved by [`observe`]).
+pub(super) async fn validate(
+    State(state): State<Arc<AppState>>,
+    Extension(policy): Extension<Arc<ValidPolicy>>,
+    body: Body,
+) -> Result<Response, ApiError> {
     let body = read_body(body).await?;
-    admit(&state, Endpoint::Validate, &body)
+    admit(&state, Endpoint::Validate, &policy, &body)
 }
 
 /// Reads at most [`BODY_LIMIT`] bytes. A larger body is read on, and discarded, up to
@@ -57,35 +66,69 @@ async fn read_body(mut body: Body) -> Result<Vec<u8>, ApiError> {
     Ok(out)
 }
 
-/// Parses the review, decides with the current policy, records, answers.
-fn admit(state: &AppState, endpoint: Endpoint, body: &[u8]) -> Result<Response, ApiError> {
+/// Parses the review, decides with the policy, records, answers.
+fn admit(
+    state: &AppState,
+    endpoint: Endpoint,
+    policy: &ValidPolicy,
+    body: &[u8],
+) -> Result<Response, ApiError> {
     let request = review::parse(body)?;
     let span = tracing::Span::current();
     span.record("uid", request.uid.as_str());
     span.record("kind", request.kind.kind.as_str());
     span.record("namespace", request.namespace.as_deref().unwrap_or(""));
-    let policy = state.policy();
-    let decision = review::decide(endpoint, &policy, &request);
-    state.record(endpoint, &policy, &request, &decision);
+    let decision = review::decide(endpoint, policy, &request);
+    state.record(endpoint, policy, &request, &decision);
     let body = review::respond(&request, &decision).map_err(|e| ApiError::Internal(e.to_string()))?;
     let mut response = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
     response.extensions_mut().insert(decision.outcome);
     Ok(response)
 }
 
-/// Around `/mutate` and `/validate`: the request timeout, and the request count and
-/// latency by outcome (the handler or the error leaves the outcome in the response).
+/// The endpoint of an admission path and the policy name in it (`None`: the bare path).
+fn route(path: &str) -> (Endpoint, Option<&str>) {
+    let (endpoint, rest) = match path.strip_prefix(MUTATE_PATH) {
+        Some(rest) => (Endpoint::Mutate, rest),
+        None => (
+            Endpoint::Validate,
+            path.strip_prefix(VALIDATE_PATH).unwrap_or(path),
+        ),
+    };
+    (endpoint, rest.strip_prefix('/'))
+}
+
+/// Around `/mutate…` and `/validate…`: finds the policy of the path in the current set
+/// (a path no policy serves is a 404, not counted), then the request timeout, and the
+/// request count and latency by policy and outcome (the handler or the error leaves the
+/// outcome in the response).
 pub(super) async fn observe(
     State(state): State<Arc<AppState>>,
-    request: HttpRequest,
+    mut request: HttpRequest,
     next: Next,
 ) -> Response {
+    // A wrong method gets its 405 and is not counted as an admission request.
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
     let start = Instant::now();
-    let endpoint = if request.uri().path() == MUTATE_PATH {
-        Endpoint::Mutate
-    } else {
-        Endpoint::Validate
+    let (endpoint, name) = route(request.uri().path());
+    let policies = state.policies();
+    let policy = match name {
+        Some(name) => policies.get(name),
+        None => policies.only(),
     };
+    let Some(policy) = policy.cloned() else {
+        let names: Vec<&str> = policies.names().collect();
+        return ApiError::NoPolicy {
+            path: request.uri().path().to_string(),
+            policies: names.join(", "),
+        }
+        .into_response();
+    };
+    tracing::Span::current().record("policy", policy.name());
+    let policy_name = policy.name().to_string();
+    request.extensions_mut().insert(policy);
     let timeout = state.request_timeout;
     let response = match tokio::time::timeout(timeout, next.run(request)).await {
         Ok(response) => response,
@@ -98,7 +141,7 @@ pub(super) async fn observe(
         .unwrap_or(Outcome::Error);
     state
         .metrics()
-        .request(endpoint, outcome, start.elapsed().as_secs_f64());
+        .request(endpoint, &policy_name, outcome, start.elapsed().as_secs_f64());
     response
 }
 
@@ -126,7 +169,28 @@ pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Result<Respon
     Ok(([(header::CONTENT_TYPE, content_type)], text).into_response())
 }
 
+/// A known path with the wrong method.
+pub(super) async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::MethodNotAllowed {
+        method: method.to_string(),
+        path: uri.path().to_string(),
+    }
+}
+
 /// Any other path.
 pub(super) async fn not_found(uri: Uri) -> ApiError {
     ApiError::NotFound(uri.path().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert_eq!(route("/mutate"), (Endpoint::Mutate, None));
+        assert_eq!(route("/mutate/team-a"), (Endpoint::Mutate, Some("team-a")));
+        assert_eq!(route("/validate"), (Endpoint::Validate, None));
+        assert_eq!(route("/validate/team-b"), (Endpoint::Validate, Some("team-b")));
+    }
 }

@@ -2,12 +2,12 @@
 //!
 //! | metric | labels |
 //! |---|---|
-//! | `ciguard_admission_requests_total` | `endpoint` (mutate, validate), `outcome` |
-//! | `ciguard_admission_request_duration_seconds` | `endpoint` |
+//! | `ciguard_admission_requests_total` | `policy` (its name), `endpoint` (mutate, validate), `outcome` |
+//! | `ciguard_admission_request_duration_seconds` | `policy`, `endpoint` |
 //! | `ciguard_reloads_total` | `target` (policy, certificate) |
 //! | `ciguard_reload_errors_total` | `target` |
-//! | `ciguard_warnings_total` | `code` (a warning code, or `pod-security` for workloads) |
-//! | `ciguard_denials_total` | `reason` (`policy`, or the upstream PodSecurity check ID) |
+//! | `ciguard_warnings_total` | `policy`, `code` (a warning code, or `pod-security` for workloads) |
+//! | `ciguard_denials_total` | `policy`, `reason` (`policy`, or the upstream PodSecurity check ID) |
 //! | `ciguard_audit_dropped_total` | — |
 
 use std::fmt::{self, Write};
@@ -107,12 +107,14 @@ label_value!(Endpoint, Outcome, Target);
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct RequestLabels {
+    policy: String,
     endpoint: Endpoint,
     outcome: Outcome,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct EndpointLabels {
+    policy: String,
     endpoint: Endpoint,
 }
 
@@ -123,11 +125,13 @@ struct TargetLabels {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct CodeLabels {
+    policy: String,
     code: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct ReasonLabels {
+    policy: String,
     reason: &'static str,
 }
 
@@ -212,14 +216,22 @@ impl Metrics {
         }
     }
 
-    /// Counts one admission request and its latency.
-    pub fn request(&self, endpoint: Endpoint, outcome: Outcome, seconds: f64) {
-        self.requests
-            .get_or_create(&RequestLabels { endpoint, outcome })
-            .inc();
+    /// Counts one admission request to a policy, and its latency.
+    pub fn request(&self, endpoint: Endpoint, policy: &str, outcome: Outcome, seconds: f64) {
+        let policy = policy.to_string();
         self.duration
-            .get_or_create(&EndpointLabels { endpoint })
+            .get_or_create(&EndpointLabels {
+                policy: policy.clone(),
+                endpoint,
+            })
             .observe(seconds);
+        self.requests
+            .get_or_create(&RequestLabels {
+                policy,
+                endpoint,
+                outcome,
+            })
+            .inc();
     }
 
     /// Counts a reload, or a failed one.
@@ -228,14 +240,16 @@ impl Metrics {
         family.get_or_create(&TargetLabels { target }).inc();
     }
 
-    /// Counts a warning.
-    pub fn warning(&self, code: &'static str) {
-        self.warnings.get_or_create(&CodeLabels { code }).inc();
+    /// Counts a warning of a policy.
+    pub fn warning(&self, policy: &str, code: &'static str) {
+        let policy = policy.to_string();
+        self.warnings.get_or_create(&CodeLabels { policy, code }).inc();
     }
 
-    /// Counts a denial reason.
-    pub fn denial(&self, reason: &'static str) {
-        self.denials.get_or_create(&ReasonLabels { reason }).inc();
+    /// Counts a denial reason of a policy.
+    pub fn denial(&self, policy: &str, reason: &'static str) {
+        let policy = policy.to_string();
+        self.denials.get_or_create(&ReasonLabels { policy, reason }).inc();
     }
 
     /// Counts a dropped audit line.
@@ -258,16 +272,18 @@ mod tests {
     #[test]
     fn names_are_prefixed_and_counted() {
         let m = Metrics::new();
-        m.request(Endpoint::Mutate, Outcome::Patched, 0.001);
+        m.request(Endpoint::Mutate, "team-a", Outcome::Patched, 0.001);
         m.reload(Target::Policy, false);
-        m.warning("disallowed-id");
-        m.denial("runAsNonRoot");
+        m.warning("team-a", "disallowed-id");
+        m.denial("team-b", "runAsNonRoot");
         let text = m.encode().unwrap();
-        assert!(text.contains(r#"ciguard_admission_requests_total{endpoint="mutate",outcome="patched"} 1"#));
+        assert!(text.contains(
+            r#"ciguard_admission_requests_total{policy="team-a",endpoint="mutate",outcome="patched"} 1"#
+        ));
         assert!(text.contains(r#"ciguard_reload_errors_total{target="policy"} 1"#));
         assert!(text.contains(r#"ciguard_reloads_total{target="certificate"} 0"#));
-        assert!(text.contains(r#"ciguard_warnings_total{code="disallowed-id"} 1"#));
-        assert!(text.contains(r#"ciguard_denials_total{reason="runAsNonRoot"} 1"#));
+        assert!(text.contains(r#"ciguard_warnings_total{policy="team-a",code="disallowed-id"} 1"#));
+        assert!(text.contains(r#"ciguard_denials_total{policy="team-b",reason="runAsNonRoot"} 1"#));
         assert!(text.contains("ciguard_admission_request_duration_seconds_bucket"));
         for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
             assert!(line.starts_with("ciguard_"), "{line}");

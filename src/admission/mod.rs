@@ -5,6 +5,9 @@
 //! [`router`] is the whole HTTP surface, so it can be tested without a socket; [`Server`]
 //! adds TLS, reloads and graceful shutdown.
 //!
+//! Each policy of the set is served at `/mutate/<name>` and `/validate/<name>`; a set of
+//! exactly one is served at `/mutate` and `/validate` too.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use ciguard::admission::{router, AppState, Audit};
@@ -52,11 +55,11 @@ pub use self::{
     server::{Config, Server, Tls},
     tls::{TlsError, server_config},
 };
-use crate::policy::ValidPolicy;
+use crate::policy::{ValidPolicy, set::PolicySet};
 
-/// `POST`: the mutating webhook.
+/// `POST`: the mutating webhook (with exactly one policy); `/mutate/<name>` for any.
 pub const MUTATE_PATH: &str = "/mutate";
-/// `POST`: the validating webhook.
+/// `POST`: the validating webhook (with exactly one policy); `/validate/<name>` for any.
 pub const VALIDATE_PATH: &str = "/validate";
 /// `GET`: liveness.
 pub const HEALTHZ_PATH: &str = "/healthz";
@@ -69,10 +72,10 @@ pub const BODY_LIMIT: usize = 3 * 1024 * 1024;
 /// The default request timeout (the webhook configurations give the API server 5 s).
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(4);
 
-/// What the handlers share: the current policy, metrics, the audit log, readiness.
+/// What the handlers share: the current policies, metrics, the audit log, readiness.
 #[derive(Debug)]
 pub struct AppState {
-    policy: ArcSwap<ValidPolicy>,
+    policies: ArcSwap<PolicySet>,
     metrics: Metrics,
     audit: Audit,
     ready: AtomicBool,
@@ -82,8 +85,13 @@ pub struct AppState {
 impl AppState {
     /// State serving `policy`; not ready until [`AppState::set_ready`].
     pub fn new(policy: ValidPolicy, audit: Audit) -> Self {
+        Self::with_policies(PolicySet::single(policy), audit)
+    }
+
+    /// State serving a set of policies; not ready until [`AppState::set_ready`].
+    pub fn with_policies(policies: PolicySet, audit: Audit) -> Self {
         AppState {
-            policy: ArcSwap::from_pointee(policy),
+            policies: ArcSwap::from_pointee(policies),
             metrics: Metrics::new(),
             audit,
             ready: AtomicBool::new(false),
@@ -98,14 +106,19 @@ impl AppState {
         self
     }
 
-    /// The policy in force.
-    pub fn policy(&self) -> Arc<ValidPolicy> {
-        self.policy.load_full()
+    /// The policies in force.
+    pub fn policies(&self) -> Arc<PolicySet> {
+        self.policies.load_full()
     }
 
-    /// Replaces the policy; requests in flight finish with the old one.
+    /// Replaces the policies, as one; requests in flight finish with the old ones.
+    pub fn set_policies(&self, policies: PolicySet) {
+        self.policies.store(Arc::new(policies));
+    }
+
+    /// Replaces the policies with this one.
     pub fn set_policy(&self, policy: ValidPolicy) {
-        self.policy.store(Arc::new(policy));
+        self.set_policies(PolicySet::single(policy));
     }
 
     /// The metrics.
@@ -131,10 +144,10 @@ impl AppState {
     /// Counts the decision's warnings and denial reasons, writes its audit line, logs it.
     fn record(&self, endpoint: Endpoint, policy: &ValidPolicy, request: &Request, decision: &Decision) {
         for code in &decision.warning_codes {
-            self.metrics.warning(code);
+            self.metrics.warning(policy.name(), code);
         }
         for reason in &decision.denial_reasons {
-            self.metrics.denial(reason);
+            self.metrics.denial(policy.name(), reason);
         }
         if self.audit.is_on() {
             let record = audit::Record::new(endpoint, policy.name(), request, decision);
@@ -150,12 +163,14 @@ impl AppState {
         match decision.outcome {
             Outcome::Denied | Outcome::Invalid => tracing::info!(
                 endpoint = endpoint.as_str(),
+                policy = policy.name(),
                 outcome = decision.outcome.as_str(),
                 message = decision.message.as_deref().unwrap_or(""),
                 "not allowed"
             ),
             outcome => tracing::debug!(
                 endpoint = endpoint.as_str(),
+                policy = policy.name(),
                 outcome = outcome.as_str(),
                 "allowed"
             ),
@@ -163,29 +178,39 @@ impl AppState {
     }
 }
 
-/// The webhook's routes: `POST /mutate`, `POST /validate`, `GET /healthz`, `/readyz`,
-/// `/metrics`; bodies over [`BODY_LIMIT`] get 413, anything else unreadable 400.
+/// The webhook's routes: `POST /mutate/<policy>`, `POST /validate/<policy>` (and `/mutate`,
+/// `/validate` with one policy), `GET /healthz`, `/readyz`, `/metrics`; bodies over
+/// [`BODY_LIMIT`] get 413, anything else unreadable 400.
 pub fn router(state: Arc<AppState>) -> Router {
     let admission = Router::new()
         .route(MUTATE_PATH, post(handlers::mutate))
+        .route(&format!("{MUTATE_PATH}/{{policy}}"), post(handlers::mutate))
         .route(VALIDATE_PATH, post(handlers::validate))
+        .route(&format!("{VALIDATE_PATH}/{{policy}}"), post(handlers::validate))
         .route_layer(middleware::from_fn_with_state(state.clone(), handlers::observe));
-    let trace = TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
-        tracing::info_span!(
-            "request",
-            method = %request.method(),
-            path = %request.uri().path(),
-            uid = tracing::field::Empty,
-            kind = tracing::field::Empty,
-            namespace = tracing::field::Empty,
-        )
-    });
+    // Failures are logged where they happen (ApiError); a 503 from /readyz while
+    // draining is not one.
+    let trace =
+        TraceLayer::new_for_http()
+            .on_failure(())
+            .make_span_with(|request: &axum::http::Request<_>| {
+                tracing::info_span!(
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    policy = tracing::field::Empty,
+                    uid = tracing::field::Empty,
+                    kind = tracing::field::Empty,
+                    namespace = tracing::field::Empty,
+                )
+            });
     Router::new()
         .merge(admission)
         .route(HEALTHZ_PATH, get(handlers::healthz))
         .route(READYZ_PATH, get(handlers::readyz))
         .route(METRICS_PATH, get(handlers::metrics))
         .fallback(handlers::not_found)
+        .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(trace)
         .with_state(state)

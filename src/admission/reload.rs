@@ -22,7 +22,7 @@ use notify::{
 use tokio::{sync::mpsc, task::JoinHandle, time::Instant};
 
 use super::{AppState, error::ServeError, metrics::Target, tls};
-use crate::policy::{PolicyError, PolicyErrors, ValidPolicy, load};
+use crate::policy::set::{self, Files, PolicySet, PolicySource};
 
 /// Quiet time after the last event before files are read.
 const SETTLE: Duration = Duration::from_millis(100);
@@ -31,23 +31,14 @@ const MAX_SETTLE: Duration = Duration::from_secs(1);
 /// The periodic re-check.
 const RESYNC: Duration = Duration::from_secs(60);
 
-/// Reads and validates a policy file, returning its bytes too.
-pub(crate) fn load_policy(path: &Path) -> Result<(ValidPolicy, Vec<u8>), PolicyErrors> {
-    let bytes = std::fs::read(path).map_err(|source| PolicyError::Read {
-        path: path.display().to_string(),
-        source,
-    })?;
-    Ok((parse_policy(path, &bytes)?, bytes))
-}
-
-/// Validates the text of a policy file.
-fn parse_policy(path: &Path, bytes: &[u8]) -> Result<ValidPolicy, PolicyErrors> {
-    let name = path.display().to_string();
-    let text = std::str::from_utf8(bytes).map_err(|e| PolicyError::Read {
-        path: name.clone(),
-        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-    })?;
-    load::from_str(text, &name)
+/// Logs the policies of a set, each with its file.
+pub(crate) fn log_loaded(policies: &PolicySet, files: &Files) {
+    for p in policies.iter() {
+        tracing::info!(policy = p.name(), path = %p.source, "policy loaded");
+    }
+    if files.len() > 1 {
+        tracing::info!(count = policies.len(), "policies loaded as one set");
+    }
 }
 
 /// A watched file and what was last read from it (`None`: the last read failed).
@@ -120,41 +111,37 @@ impl TlsFiles {
     }
 }
 
-/// Re-reads the policy and the certificate and swaps in what changed.
+/// Re-reads the policies and the certificate and swaps in what changed.
 #[derive(Debug)]
 pub(crate) struct Reloader {
     state: Arc<AppState>,
-    policy: Watched,
+    policies: PolicySource,
+    /// What was last read of the policies (`None`: the last read failed).
+    last: Option<Files>,
     tls: Option<TlsFiles>,
 }
 
 impl Reloader {
     pub(crate) fn new(
         state: Arc<AppState>,
-        policy: PathBuf,
-        policy_bytes: Vec<u8>,
+        policies: PolicySource,
+        files: Files,
         tls: Option<TlsFiles>,
     ) -> Self {
         Reloader {
             state,
-            policy: Watched::new(policy, policy_bytes),
+            policies,
+            last: Some(files),
             tls,
         }
     }
 
     /// The directories to watch.
     fn dirs(&self) -> Vec<PathBuf> {
-        let mut files = vec![&self.policy.path];
+        let mut dirs = self.policies.dirs();
         if let Some(t) = &self.tls {
-            files.extend([&t.cert.path, &t.key.path]);
+            dirs.extend([set::parent(&t.cert.path), set::parent(&t.key.path)]);
         }
-        let mut dirs: Vec<PathBuf> = files
-            .into_iter()
-            .map(|f| match f.parent() {
-                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-                _ => PathBuf::from("."),
-            })
-            .collect();
         dirs.sort();
         dirs.dedup();
         dirs
@@ -166,28 +153,40 @@ impl Reloader {
         self.check_tls();
     }
 
+    /// Reads every policy file again; when anything changed (a file's text, a file added
+    /// or removed in `--policy-dir`), loads the whole set and swaps it in, or keeps the
+    /// last good set. A read error is logged and counted when it starts.
     fn check_policy(&mut self) {
-        if !self.policy.refresh(Target::Policy) {
+        let metrics = self.state.metrics();
+        let files = match self.policies.read() {
+            Ok(files) => files,
+            Err(e) => {
+                if self.last.take().is_some() {
+                    let source = std::error::Error::source(&e).map(ToString::to_string);
+                    tracing::error!(error = %e, source, "failed to read the policies; the last good set keeps serving");
+                    metrics.reload(Target::Policy, false);
+                }
+                return;
+            }
+        };
+        if self.last.as_ref() == Some(&files) {
             return;
         }
-        let metrics = self.state.metrics();
-        let path = &self.policy.path;
-        let Some(bytes) = &self.policy.last else {
-            metrics.reload(Target::Policy, false);
-            return;
-        };
-        match parse_policy(path, bytes) {
-            Ok(policy) => {
-                tracing::info!(policy = policy.name(), path = %path.display(), "policy reloaded");
-                self.state.set_policy(policy);
+        match PolicySet::parse(&files) {
+            Ok(policies) => {
+                log_loaded(&policies, &files);
+                let names: Vec<&str> = policies.names().collect();
+                tracing::info!(policies = %names.join(", "), "policies reloaded");
+                self.state.set_policies(policies);
                 metrics.reload(Target::Policy, true);
             }
             Err(errors) => {
-                tracing::error!(path = %path.display(), errors = %errors,
-                    "new policy rejected; the last good policy keeps serving");
+                tracing::error!(errors = %errors,
+                    "new policy rejected; the last good set of policies keeps serving");
                 metrics.reload(Target::Policy, false);
             }
         }
+        self.last = Some(files);
     }
 
     fn check_tls(&mut self) {

@@ -13,7 +13,7 @@
 //!   image (the rest of a pod's security is immutable), as PodSecurity admission does.
 //! - Anything else (other resources, DELETE, CONNECT, subresources) is allowed untouched.
 
-use std::borrow::Cow;
+use std::{borrow::Cow, sync::Arc};
 
 use base64::Engine as _;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -151,8 +151,11 @@ pub struct Decision {
     pub outcome: Outcome,
     /// The JSON Patch (empty: no change).
     pub patch: Vec<PatchOp>,
-    /// Warnings for the client.
+    /// Every warning, one per container, in full: the audit log's. The client gets
+    /// them grouped and within the API server's budget ([`Decision::client_warnings`]).
     pub warnings: Vec<String>,
+    /// The same warnings, with their subject apart, for grouping.
+    pub warning_items: Vec<WarningItem>,
     /// The denial (or invalid-object) message.
     pub message: Option<String>,
     /// The policy's writes, for the audit log.
@@ -169,6 +172,7 @@ impl Decision {
             outcome,
             patch: Vec::new(),
             warnings: Vec::new(),
+            warning_items: Vec::new(),
             message: None,
             changes: Vec::new(),
             warning_codes: Vec::new(),
@@ -203,13 +207,156 @@ impl Decision {
 
     fn warn(&mut self, code: &'static str, message: String) {
         self.warning_codes.push(code);
-        self.warnings.push(message);
+        self.warnings.push(message.clone());
+        self.warning_items.push(WarningItem {
+            code,
+            subject: Subject::None,
+            detail: message,
+        });
+    }
+
+    /// A warning of the engine, about the pod or one container.
+    fn warn_about(&mut self, w: merge::Warning) {
+        let code = w.code.as_str();
+        self.warning_codes.push(code);
+        self.warnings.push(w.message());
+        let subject = match w.container {
+            Some(name) => Subject::Container(name),
+            None => Subject::Pod,
+        };
+        self.warning_items.push(WarningItem {
+            code,
+            subject,
+            detail: w.detail,
+        });
+    }
+
+    /// The warnings as the client gets them: containers with the same code and detail
+    /// grouped into one warning, and all of them within [`WARNINGS_BUDGET`] characters
+    /// (the API server drops what is past that); when some do not fit, the last says how
+    /// many were left out and that the audit log has them all.
+    pub fn client_warnings(&self) -> Vec<String> {
+        fit_warnings(group_warnings(&self.warning_items), WARNINGS_BUDGET)
     }
 
     /// Whether the request is allowed.
     pub fn allowed(&self) -> bool {
         !matches!(self.outcome, Outcome::Denied | Outcome::Invalid)
     }
+}
+
+/// The characters of warnings the API server keeps per response (its warning recorder
+/// truncates past 4 × 1024 runes).
+pub const WARNINGS_BUDGET: usize = 4096;
+
+/// The longest one grouped warning gets before its container list is shortened.
+const GROUP_BUDGET: usize = 1024;
+
+/// What a warning is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    /// The whole object (the text says everything).
+    None,
+    /// The pod-level security context.
+    Pod,
+    /// One container.
+    Container(Arc<str>),
+}
+
+/// One warning, its subject apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WarningItem {
+    /// The warning code (metrics).
+    pub code: &'static str,
+    /// What it is about.
+    pub subject: Subject,
+    /// What happened.
+    pub detail: String,
+}
+
+/// One text per distinct (code, detail): the containers it concerns are named together,
+/// in order of first appearance; pod-level and whole-object warnings stay as they are.
+fn group_warnings(items: &[WarningItem]) -> Vec<String> {
+    let mut groups: Vec<(&WarningItem, Vec<&str>)> = Vec::new();
+    for item in items {
+        let Subject::Container(name) = &item.subject else {
+            groups.push((item, Vec::new()));
+            continue;
+        };
+        let same = groups
+            .iter_mut()
+            .find(|(g, names)| !names.is_empty() && g.code == item.code && g.detail == item.detail);
+        match same {
+            Some((_, names)) => {
+                if !names.contains(&&**name) {
+                    names.push(name);
+                }
+            }
+            None => groups.push((item, vec![&**name])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(item, names)| match (&item.subject, names.as_slice()) {
+            (Subject::None, _) => item.detail.clone(),
+            (Subject::Pod, _) => format!("pod: {}", item.detail),
+            (_, [one]) => format!("container \"{one}\": {}", item.detail),
+            (_, names) => {
+                let room = GROUP_BUDGET.saturating_sub(item.detail.chars().count() + 40);
+                let mut listed = String::new();
+                let mut shown = 0;
+                for name in names {
+                    let next = format!("{}\"{name}\"", if shown == 0 { "" } else { ", " });
+                    if shown > 0 && listed.chars().count() + next.chars().count() > room {
+                        break;
+                    }
+                    listed.push_str(&next);
+                    shown += 1;
+                }
+                if shown < names.len() {
+                    listed.push_str(&format!(" and {} more", names.len() - shown));
+                }
+                format!("containers {listed}: {}", item.detail)
+            }
+        })
+        .collect()
+}
+
+/// Keeps warnings, in order, while they fit in `budget` characters; when some do not,
+/// the last warning says how many were left out.
+fn fit_warnings(warnings: Vec<String>, budget: usize) -> Vec<String> {
+    let len = |w: &String| w.chars().count();
+    let total: usize = warnings.iter().map(len).sum();
+    if total <= budget {
+        return warnings;
+    }
+    let note = |n: usize| {
+        format!(
+            "{n} more ciguard warning(s) not shown: the API server keeps {budget} characters of \
+             warnings; the audit log has every one"
+        )
+    };
+    let room = budget.saturating_sub(len(&note(warnings.len())));
+    let mut out = Vec::new();
+    let mut used = 0;
+    for w in &warnings {
+        // A single warning longer than the room is cut (on a character boundary).
+        let w: String = if out.is_empty() && len(w) > room {
+            w.chars().take(room.saturating_sub(1)).chain(['…']).collect()
+        } else {
+            w.clone()
+        };
+        if used + len(&w) > room {
+            break;
+        }
+        used += len(&w);
+        out.push(w);
+    }
+    let left = warnings.len() - out.len();
+    if left > 0 {
+        out.push(note(left));
+    }
+    out
 }
 
 /// Decides a request at an endpoint.
@@ -224,15 +371,122 @@ pub fn decide(endpoint: Endpoint, policy: &ValidPolicy, request: &Request) -> De
     result.unwrap_or_else(Decision::invalid)
 }
 
-/// The kind of pod carrier a request is about, when ciguard has something to say.
+/// The subresource `kubectl debug` updates to add ephemeral containers.
+pub const EPHEMERAL_CONTAINERS: &str = "ephemeralcontainers";
+
+/// The kind of pod carrier a request is about, when ciguard has something to say: a
+/// CREATE or UPDATE of a carrier, or an UPDATE of a pod's `ephemeralcontainers`.
 fn carrier(request: &Request) -> Option<WorkloadKind> {
-    if request.sub_resource.is_some() || !matches!(request.operation, Operation::Create | Operation::Update) {
+    if !matches!(request.operation, Operation::Create | Operation::Update) {
         return None;
     }
-    WorkloadKind::from_type(&request.kind.group, &request.kind.kind)
+    let kind = WorkloadKind::from_type(&request.kind.group, &request.kind.kind)?;
+    match request.sub_resource.as_deref() {
+        None => Some(kind),
+        Some(EPHEMERAL_CONTAINERS) if is_ephemeral(request) && kind == WorkloadKind::Pod => Some(kind),
+        Some(_) => None,
+    }
+}
+
+/// Whether the request is an UPDATE of `pods/ephemeralcontainers`.
+fn is_ephemeral(request: &Request) -> bool {
+    request.operation == Operation::Update && request.sub_resource.as_deref() == Some(EPHEMERAL_CONTAINERS)
+}
+
+/// The ephemeral containers of `new` that `old` does not have (by name), with their index.
+fn new_ephemeral<'a>(old: Option<&RawObject>, new: &'a Value) -> Vec<(usize, &'a Value)> {
+    let names = |pod: &Value| -> Vec<Value> {
+        pod.pointer("/spec/ephemeralContainers")
+            .and_then(Value::as_array)
+            .map(|l| l.iter().map(|c| c["name"].clone()).collect())
+            .unwrap_or_default()
+    };
+    let old = old.map(|o| names(o.value())).unwrap_or_default();
+    new.pointer("/spec/ephemeralContainers")
+        .and_then(Value::as_array)
+        .map(|l| {
+            l.iter()
+                .enumerate()
+                .filter(|(_, c)| !old.contains(&c["name"]))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Renders a pod's new ephemeral containers as upstream PodSecurity sees them: with
+/// the `containers` layers and the allowlists, no role, against the pod's own
+/// security context. Returns the rendering of a pod made of them (their indexes in the
+/// same order).
+fn render_ephemeral(
+    policy: &ValidPolicy,
+    request: &Request,
+    object: &Value,
+) -> Result<Option<(Vec<usize>, merge::Rendered)>, String> {
+    let new = new_ephemeral(request.old_object.as_ref(), object);
+    if new.is_empty() {
+        return Ok(None);
+    }
+    let mut no_roles = policy.clone();
+    for role in &mut no_roles.roles {
+        role.default.clear();
+        role.enforced.clear();
+    }
+    no_roles.workdir_init.enabled = false;
+    let pod = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": object.get("metadata").cloned().unwrap_or_default(),
+        "spec": {
+            "securityContext": object.pointer("/spec/securityContext").cloned().unwrap_or_default(),
+            "containers": new.iter().map(|(_, c)| (*c).clone()).collect::<Vec<_>>(),
+        },
+    });
+    let rendered = merge::render_with(&no_roles, &pod, PodSecurity::Skip).map_err(|e| e.to_string())?;
+    Ok(Some((new.iter().map(|(i, _)| *i).collect(), rendered)))
+}
+
+/// `/mutate` of `pods/ephemeralcontainers`: the new ephemeral containers' security
+/// contexts, nothing else (the subresource changes nothing else).
+fn mutate_ephemeral(policy: &ValidPolicy, request: &Request, object: &Value) -> Result<Decision, String> {
+    let Some((indexes, rendered)) = render_ephemeral(policy, request, object)? else {
+        return Ok(Decision::with(Outcome::Allowed));
+    };
+    if let Some(denial) = rendered.denial.as_ref().filter(|d| !d.requests.is_empty()) {
+        return Ok(Decision::denied(denial));
+    }
+    let mut patch = Vec::new();
+    for (k, i) in indexes.iter().enumerate() {
+        let before = object.pointer(&format!("/spec/ephemeralContainers/{i}/securityContext"));
+        let after = rendered
+            .object
+            .pointer(&format!("/spec/containers/{k}/securityContext"));
+        if let Some(after) = after
+            && before != Some(after)
+        {
+            patch.push(PatchOp {
+                op: "add",
+                path: format!("/spec/ephemeralContainers/{i}/securityContext"),
+                value: Some(after.clone()),
+            });
+        }
+    }
+    let mut decision = Decision::with(if patch.is_empty() {
+        Outcome::Allowed
+    } else {
+        Outcome::Patched
+    });
+    decision.patch = patch;
+    decision.changes = rendered.changes;
+    for w in rendered.warnings.into_iter().filter(|w| w.container.is_some()) {
+        decision.warn_about(w);
+    }
+    Ok(decision)
 }
 
 fn mutate(policy: &ValidPolicy, request: &Request, kind: WorkloadKind) -> Result<Decision, String> {
+    if is_ephemeral(request) {
+        return mutate_ephemeral(policy, request, object_of(request)?);
+    }
     if request.operation != Operation::Create || kind != WorkloadKind::Pod {
         return Ok(Decision::with(Outcome::Skipped));
     }
@@ -248,7 +502,7 @@ fn mutate(policy: &ValidPolicy, request: &Request, kind: WorkloadKind) -> Result
     }
     decision.changes = rendered.changes;
     for w in rendered.warnings {
-        decision.warn(w.code.as_str(), w.message());
+        decision.warn_about(w);
     }
     Ok(decision)
 }
@@ -257,6 +511,19 @@ fn validate(policy: &ValidPolicy, request: &Request, kind: WorkloadKind) -> Resu
     let object = object_of(request)?;
     let is_update = request.operation == Operation::Update;
     if kind == WorkloadKind::Pod && is_update && !changes_images(request.old_object.as_ref(), object) {
+        return Ok(Decision::with(Outcome::Allowed));
+    }
+    if is_ephemeral(request) {
+        // As upstream PodSecurity: the whole pod, its new ephemeral containers included;
+        // and the allowlists for the new ephemeral containers.
+        let requests = render_ephemeral(policy, request, object)?
+            .and_then(|(_, r)| r.denial)
+            .map(|d| d.requests)
+            .unwrap_or_default();
+        let pss = pod_security(policy, object)?;
+        if !requests.is_empty() || pss.is_some() {
+            return Ok(Decision::denied(&Denial { requests, pss }));
+        }
         return Ok(Decision::with(Outcome::Allowed));
     }
     // A workload's pods will be mutated: warn about them as rendered. A pod is judged
@@ -292,7 +559,7 @@ fn validate(policy: &ValidPolicy, request: &Request, kind: WorkloadKind) -> Resu
 fn workload_warnings(denial: Option<&Denial>, warnings: Vec<merge::Warning>) -> Decision {
     let mut decision = Decision::with(Outcome::Allowed);
     for w in warnings {
-        decision.warn(w.code.as_str(), w.message());
+        decision.warn_about(w);
     }
     if let Some(d) = denial {
         if !d.requests.is_empty() {
@@ -377,8 +644,8 @@ pub fn respond(request: &Request, decision: &Decision) -> Result<Vec<u8>, serde_
         Some(serde_json::to_vec(&decision.patch)?)
     };
     response.patch = None;
-    if !decision.warnings.is_empty() {
-        response.warnings = Some(decision.warnings.clone());
+    if !decision.warning_items.is_empty() {
+        response.warnings = Some(decision.client_warnings());
     }
     let mut review = serde_json::to_value(response.into_review())?;
     if let (Some(patch), Some(r)) = (patch, review.get_mut("response").and_then(Value::as_object_mut)) {
@@ -414,6 +681,61 @@ mod tests {
     #[case::added(&[("a", "x:1")], &[("a", "x:1"), ("b", "y")], true)]
     fn image_changes(#[case] old: &[(&str, &str)], #[case] new: &[(&str, &str)], #[case] changed: bool) {
         assert_eq!(changes_images(Some(&raw(pod(old))), &pod(new)), changed);
+    }
+
+    fn item(code: &'static str, container: Option<&str>, detail: &str) -> WarningItem {
+        WarningItem {
+            code,
+            subject: container.map_or(Subject::Pod, |c| Subject::Container(c.into())),
+            detail: detail.into(),
+        }
+    }
+
+    #[test]
+    fn containers_with_the_same_reason_are_one_warning() {
+        let items = [
+            item("disallowed-id", Some("a"), "runAsUser 0 is not allowed"),
+            item("disallowed-id", None, "runAsUser 0 is not allowed"),
+            item("disallowed-id", Some("b"), "runAsUser 0 is not allowed"),
+            item("disallowed-id", Some("b"), "runAsGroup 0 is not allowed"),
+            item("conflicts-with-policy", Some("c"), "runAsUser 0 is not allowed"),
+        ];
+        assert_eq!(
+            group_warnings(&items),
+            [
+                r#"containers "a", "b": runAsUser 0 is not allowed"#,
+                "pod: runAsUser 0 is not allowed",
+                r#"container "b": runAsGroup 0 is not allowed"#,
+                r#"container "c": runAsUser 0 is not allowed"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn a_long_container_list_is_shortened() {
+        let names: Vec<String> = (0..300).map(|i| format!("service-{i}")).collect();
+        let items: Vec<WarningItem> = names.iter().map(|n| item("x", Some(n), "same")).collect();
+        let grouped = group_warnings(&items);
+        assert_eq!(grouped.len(), 1);
+        assert!(grouped[0].chars().count() <= GROUP_BUDGET, "{}", grouped[0]);
+        assert!(grouped[0].ends_with(" more: same"), "{}", grouped[0]);
+    }
+
+    #[rstest]
+    #[case::fits(vec!["a".repeat(10); 3], 30, 3, "a")]
+    #[case::over(vec!["a".repeat(100); 80], 4096, 40, "audit log has every one")]
+    #[case::one_huge(vec!["é".repeat(10_000)], 4096, 1, "é…")]
+    fn warnings_fit_the_budget(
+        #[case] warnings: Vec<String>,
+        #[case] budget: usize,
+        #[case] len: usize,
+        #[case] last_ends: &str,
+    ) {
+        let out = fit_warnings(warnings, budget);
+        let total: usize = out.iter().map(|w| w.chars().count()).sum();
+        assert!(total <= budget, "{total} > {budget}");
+        assert_eq!(out.len(), len, "{out:?}");
+        assert!(out.last().unwrap().ends_with(last_ends), "{out:?}");
     }
 
     #[test]

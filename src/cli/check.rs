@@ -5,15 +5,12 @@
 //! evaluated document; `-o json` is one object, `{"results":[…]}`. Documents that carry no
 //! pod are skipped. Exit 1 when any document is denied.
 
-use std::{
-    io::Write,
-    path::{Path, PathBuf},
-};
+use std::io::Write;
 
 use anyhow::{Context, anyhow};
 use ciguard::{
     pss::{self, Evaluation, Level, LevelVersion, Version},
-    workload::{self, Document, WorkloadError, WorkloadKind},
+    workload::{self, Document, Input, WorkloadError, WorkloadKind},
 };
 use serde::Serialize;
 
@@ -78,7 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         .filter_map(|(doc, eval)| Some((doc, eval.as_ref()?)))
         .collect();
 
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = Vec::new();
     match args.output {
         Format::Text => {
             for (doc, eval) in &evaluated {
@@ -99,6 +96,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             writeln!(stdout)?;
         }
     }
+    super::write_stdout(&stdout)?;
     if evaluated.is_empty() {
         eprintln!("warning: no pod or workload with a pod template in the inputs");
     }
@@ -123,104 +121,52 @@ fn target(args: &Args) -> anyhow::Result<LevelVersion> {
 /// A document, and its verdict when it carries a pod.
 type Checked = (Document, Option<Evaluation>);
 
-/// One thing to read: an input as given (a file or `-`), or a file found in a directory.
-enum Unit {
-    /// Read with `workload::read_inputs`, which reports a missing path or stdin errors.
-    Input(String),
-    /// A `*.yaml`, `*.yml` or `*.json` file found while walking a directory.
-    Found(PathBuf),
-}
-
 /// Reads and evaluates every input document, in input order (the order
 /// `workload::read_inputs` reads them). Files are read, parsed and evaluated on every
-/// core; the first error in input order wins.
+/// core; the first error in input order wins. Inputs with no document at all are an
+/// error, as in `render`.
 fn check_inputs(inputs: &[String], target: LevelVersion) -> anyhow::Result<Vec<Checked>> {
-    let mut units = Vec::new();
-    for input in inputs {
-        let path = Path::new(input);
-        if input != "-" && path.is_dir() {
-            walk(path, &mut units)?;
-        } else {
-            units.push(Unit::Input(input.clone()));
-        }
-    }
+    let units = workload::expand_inputs(inputs)?;
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let chunk = units.len().div_ceil(threads).max(64);
-    if units.len() <= chunk {
-        return check_units(&units, target);
-    }
-    let results: Vec<anyhow::Result<Vec<Checked>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = units
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || check_units(part, target)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(anyhow!("a worker thread failed")))
-            })
-            .collect()
-    });
-    let mut out = Vec::with_capacity(units.len());
-    for part in results {
-        out.extend(part?);
+    let out = if units.len() <= chunk {
+        check_units(&units, target)?
+    } else {
+        let results: Vec<anyhow::Result<Vec<Checked>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = units
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || check_units(part, target)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow!("a worker thread failed")))
+                })
+                .collect()
+        });
+        let mut out = Vec::with_capacity(units.len());
+        for part in results {
+            out.extend(part?);
+        }
+        out
+    };
+    if out.is_empty() {
+        return Err(WorkloadError::NoObjects.into());
     }
     Ok(out)
 }
 
 /// One unit after another: read, parse, evaluate.
-fn check_units(units: &[Unit], target: LevelVersion) -> anyhow::Result<Vec<Checked>> {
+fn check_units(units: &[Input], target: LevelVersion) -> anyhow::Result<Vec<Checked>> {
     let mut out = Vec::new();
     for unit in units {
-        let docs = match unit {
-            Unit::Input(input) => workload::read_inputs(std::slice::from_ref(input))?,
-            Unit::Found(path) => {
-                let name = path.display().to_string();
-                let text = std::fs::read_to_string(path).map_err(|source| WorkloadError::Read {
-                    path: name.clone(),
-                    source,
-                })?;
-                workload::parse_text(&text, &name)?
-            }
-        };
-        for doc in docs {
+        for doc in workload::read_input(unit)? {
             let eval = evaluate(&doc, target)?;
             out.push((doc, eval));
         }
     }
     Ok(out)
-}
-
-/// Walks a directory as `workload::read_inputs` does: recursively, in sorted order,
-/// keeping `*.yaml`, `*.yml` and `*.json` files.
-fn walk(dir: &Path, out: &mut Vec<Unit>) -> Result<(), WorkloadError> {
-    let err = |source| WorkloadError::Read {
-        path: dir.display().to_string(),
-        source,
-    };
-    let mut entries = std::fs::read_dir(dir)
-        .map_err(err)?
-        .map(|e| e.map(|e| (e.path(), e.file_type())))
-        .collect::<std::io::Result<Vec<_>>>()
-        .map_err(err)?;
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
-    for (path, file_type) in entries {
-        // The entry's type needs no stat; a symlink is followed, as `Path::is_dir` does.
-        let is_dir = match file_type {
-            Ok(t) if !t.is_symlink() => t.is_dir(),
-            _ => path.is_dir(),
-        };
-        if is_dir {
-            walk(&path, out)?;
-        } else if matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml" | "json")
-        ) {
-            out.push(Unit::Found(path));
-        }
-    }
-    Ok(())
 }
 
 /// Evaluates a document that carries a pod; `None` for the others.

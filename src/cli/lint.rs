@@ -19,15 +19,19 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let text =
         std::fs::read_to_string(&args.policy).with_context(|| format!("failed to read '{}'", args.policy))?;
     let findings = ciguard::lint::lint(&text, &args.policy)?;
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = Vec::new();
     for f in &findings {
         writeln!(stdout, "{f}")?;
     }
     if findings.is_empty() {
         writeln!(stdout, "{}: no findings", args.policy)?;
-        Ok(Outcome::Success)
     } else {
         writeln!(stdout, "{}: {} finding(s)", args.policy, findings.len())?;
-        Ok(Outcome::Denied)
     }
+    super::write_stdout(&stdout)?;
+    Ok(if findings.is_empty() {
+        Outcome::Success
+    } else {
+        Outcome::Denied
+    })
 }

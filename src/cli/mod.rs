@@ -7,6 +7,7 @@ mod render;
 mod schema;
 #[cfg(feature = "server")]
 mod serve;
+mod webhook_config;
 
 use std::process::ExitCode;
 
@@ -35,6 +36,8 @@ enum Command {
     Serve(serve::Args),
     /// Print the JSON Schema of the policy file
     Schema(schema::Args),
+    /// Print the webhook configurations that send each policy its pods
+    WebhookConfig(webhook_config::Args),
 }
 
 /// What a command found, mapped to the exit code.
@@ -56,7 +59,41 @@ impl From<Outcome> for ExitCode {
 }
 
 /// Runs the parsed command line. Errors are usage, input or policy errors (exit 2).
+/// A reader that closed stdout early (`ciguard render … | head -1`) is no error: the
+/// command ends quietly.
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    match run_command(cli) {
+        Err(e) if is_broken_pipe(&e) => Ok(Outcome::Success),
+        r => r,
+    }
+}
+
+/// Whether an error comes from writing to a pipe whose reader has gone.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || cause
+                .downcast_ref::<serde_json::Error>()
+                .and_then(serde_json::Error::io_error_kind)
+                == Some(std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Writes a command's output to stdout, all at once. A reader that has gone
+/// (`| head -1`) is not an error: the output ends there, and the command's outcome
+/// (exit 0 or 1) stands.
+pub fn write_stdout(text: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r,
+    }
+}
+
+fn run_command(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Render(args) => render::run(args),
         Command::Check(args) => check::run(args),
@@ -65,6 +102,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         #[cfg(feature = "server")]
         Command::Serve(args) => serve::run(args),
         Command::Schema(args) => schema::run(args),
+        Command::WebhookConfig(args) => webhook_config::run(args),
     }
 }
 
@@ -98,6 +136,29 @@ pub fn load_policy(path: Option<&str>) -> anyhow::Result<ciguard::ValidPolicy> {
     match path {
         Some(p) => Ok(ciguard::policy::load::from_file(p)?),
         None => Ok(ciguard::ValidPolicy::builtin()),
+    }
+}
+
+/// `--policy P…` or `--policy-dir DIR`: a set of policies (`serve`, `webhook-config`).
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct PolicyArgs {
+    /// Policy file; repeat for several policies
+    #[arg(long, value_name = "FILE")]
+    policy: Vec<std::path::PathBuf>,
+    /// Directory of policy files: every *.yaml, *.yml and *.json directly in it
+    #[arg(long, value_name = "DIR")]
+    policy_dir: Option<std::path::PathBuf>,
+}
+
+impl PolicyArgs {
+    /// Where the policies come from.
+    pub fn source(&self) -> ciguard::policy::set::PolicySource {
+        use ciguard::policy::set::PolicySource;
+        match &self.policy_dir {
+            Some(dir) => PolicySource::Dir(dir.clone()),
+            None => PolicySource::Files(self.policy.clone()),
+        }
     }
 }
 

@@ -54,7 +54,9 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let mut printed = Vec::new();
     for (doc, r) in docs.iter().zip(&rendered) {
         for w in &r.warnings {
-            writeln!(stderr, "warning: {}: {}", label(doc), w.message())?;
+            // A notice tells what the policy did to a job's request; a warning, a problem.
+            let kind = if w.code.is_notice() { "notice" } else { "warning" };
+            writeln!(stderr, "{kind}: {}: {}", label(doc), w.message())?;
         }
         if args.explain && r.kind.is_some() {
             writeln!(stderr, "explain: {}", label(doc))?;
@@ -71,27 +73,28 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         }
     }
 
-    let mut stdout = std::io::stdout().lock();
+    let mut out = Vec::new();
     match args.output {
         Format::Yaml => {
             for (i, object) in printed.iter().enumerate() {
                 if i > 0 {
-                    writeln!(stdout, "---")?;
+                    out.extend_from_slice(b"---\n");
                 }
-                write!(stdout, "{}", ciguard::source::to_yaml(object)?)?;
+                out.extend_from_slice(ciguard::source::to_yaml(object)?.as_bytes());
             }
         }
         Format::Json => {
-            let out = if docs.len() == 1 {
+            let one = if docs.len() == 1 {
                 printed.first().map(|o| (*o).clone())
             } else {
                 Some(json!({"apiVersion": "v1", "kind": "List", "items": printed}))
             };
-            if let Some(out) = out {
-                serde_json::to_writer_pretty(&mut stdout, &out)?;
-                writeln!(stdout)?;
+            if let Some(one) = one {
+                serde_json::to_writer_pretty(&mut out, &one)?;
+                out.push(b'\n');
             }
         }
     }
+    super::write_stdout(&out)?;
     Ok(outcome)
 }

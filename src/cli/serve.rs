@@ -5,14 +5,16 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use anyhow::Context;
 use ciguard::admission::{AuditSink, Config, Server, Tls};
 
-use super::Outcome;
+use super::{Outcome, PolicyArgs};
 
 /// Arguments of `ciguard serve`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Policy file; watched, changes apply without a restart (a bad one is refused)
-    #[arg(long)]
-    policy: PathBuf,
+    // Policies, each served at /mutate/<name> and /validate/<name> (and /mutate, /validate
+    // when there is one); watched, changes apply without a restart as one set (a bad file
+    // or a duplicate name keeps the last good set).
+    #[command(flatten)]
+    policies: PolicyArgs,
     /// PEM certificate chain; watched with the key, rotation applies without a restart
     #[arg(long, required_unless_present = "insecure_plaintext_dev_only")]
     tls_cert: Option<PathBuf>,
@@ -37,6 +39,9 @@ pub struct Args {
     /// Then, how long in-flight requests may take to finish
     #[arg(long, default_value = "20s", value_parser = parse_duration)]
     shutdown_grace: Duration,
+    /// Most connections open at once; at the limit the oldest idle one is closed to make room
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
     /// DEVELOPMENT ONLY: serve plain HTTP without TLS (the API server refuses it)
     #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
     insecure_plaintext_dev_only: bool,
@@ -72,7 +77,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         (Some(cert), Some(key)) => Some(Tls { cert, key }),
         _ => None,
     };
-    let mut config = Config::new(args.policy, tls, args.addr);
+    let mut config = Config::new(args.policies.source(), tls, args.addr);
     config.audit = match args.audit_log.as_str() {
         "-" => AuditSink::Stdout,
         "off" => AuditSink::Off,
@@ -81,6 +86,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     config.request_timeout = args.request_timeout;
     config.shutdown_delay = args.shutdown_delay;
     config.shutdown_grace = args.shutdown_grace;
+    config.max_connections = usize::try_from(args.max_connections).unwrap_or(usize::MAX);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

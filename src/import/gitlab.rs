@@ -1,18 +1,26 @@
 //! GitLab Runner's `config.toml` (`[runners.kubernetes]`) → a `gitlab-runner` policy.
 //!
+//! Read from GitLab Runner's source (`executors/kubernetes/kubernetes.go`,
+//! `common/config.go`), not its docs. For each container's user and group the runner takes
+//! the container's own admin context first, then `pod_security_context`, and only then the
+//! job's image user (checked against the allowlists); every other admin value is simply set.
+//!
 //! | config.toml | policy |
 //! |---|---|
-//! | `allowed_users`, `allowed_groups` | `allowedUsers`, `allowedGroups` (`onViolation: warn`, as GitLab) |
-//! | `pod_security_context` | `pod.default` (a job's user, set on the build container, still overrides it) |
-//! | `build_container_security_context` | `build.enforced` |
+//! | `allowed_users`, `allowed_groups` | `allowedUsers`, `allowedGroups` (`onViolation: warn`, as GitLab); exact numeric IDs only, like GitLab: other entries are skipped with a warning |
+//! | `pod_security_context` | `pod.enforced` (above the job's user, below the container sections) |
+//! | `build_container_security_context` | `build.enforced` (also `init-build-uid-gid-collector`) |
 //! | `helper_container_security_context` | `helper.enforced` |
 //! | `service_container_security_context` | `service.enforced` |
 //! | `init_permissions_container_security_context` | `init.enforced` |
-//! | `privileged`, `allow_privilege_escalation`, `cap_add`, `cap_drop` | `containers.enforced` (GitLab drops `NET_RAW` unless `cap_add` has it) |
+//! | `privileged`, `allow_privilege_escalation`, `cap_add`, `cap_drop` | `containers.enforced` (GitLab drops `NET_RAW` unless `cap_add` has it; a capability in both `cap_add` and `cap_drop` is dropped) |
+
+use std::{collections::BTreeMap, ops::Range};
 
 use serde_json::{Map, Value, json};
 
 use super::{ImportError, Imported, finish};
+use crate::policy::allowlist::MAX_ID;
 
 /// The container sections and the role each becomes.
 const ROLE_SECTIONS: [(&str, &str); 4] = [
@@ -24,13 +32,27 @@ const ROLE_SECTIONS: [(&str, &str); 4] = [
 
 struct Ctx<'a> {
     file: &'a str,
+    text: &'a str,
+    /// Where each key of the chosen runner is (`runners.kubernetes.allowed_users[1]`).
+    spans: BTreeMap<String, Range<usize>>,
     warnings: Vec<String>,
 }
 
 impl Ctx<'_> {
+    /// `file:line:col` of a key path, or the file when it is not found.
+    fn at(&self, path: &str) -> String {
+        match self.spans.get(path) {
+            Some(span) => {
+                let (line, col) = line_col(self.text, span.start);
+                format!("{}:{line}:{col}", self.file)
+            }
+            None => self.file.to_string(),
+        }
+    }
+
     fn bad(&self, path: &str, expected: &str) -> ImportError {
         ImportError::Syntax {
-            location: self.file.to_string(),
+            location: self.at(path),
             message: format!("{path}: expected {expected}"),
         }
     }
@@ -53,17 +75,70 @@ impl Ctx<'_> {
             .ok_or_else(|| self.bad(path, "a string"))
     }
 
-    /// A list of strings (numbers are accepted and written as strings, for ID lists).
+    /// A list of strings, as GitLab Runner reads it (a bare integer fails its config load).
     fn strings(&self, v: &toml::Value, path: &str) -> Result<Vec<String>, ImportError> {
-        let items = v.as_array().ok_or_else(|| self.bad(path, "a list"))?;
+        let items = v.as_array().ok_or_else(|| self.bad(path, "a list of strings"))?;
         items
             .iter()
-            .map(|i| match i {
+            .enumerate()
+            .map(|(i, item)| match item {
                 toml::Value::String(s) => Ok(s.clone()),
-                toml::Value::Integer(n) => Ok(n.to_string()),
-                _ => Err(self.bad(path, "a list of strings")),
+                _ => Err(self.bad(
+                    &format!("{path}[{i}]"),
+                    "a string (GitLab Runner reads a list of strings)",
+                )),
             })
             .collect()
+    }
+
+    /// `allowed_users` / `allowed_groups` as GitLab Runner matches them: an entry is an exact
+    /// numeric ID (Go's `strconv.ParseInt`); GitLab logs and skips any other entry. ciguard
+    /// skips them too, with a warning naming the entry, and never lets a spelling other
+    /// than `"0"` mean root. `None` for an empty list (GitLab: any non-root ID).
+    fn allowlist(
+        &mut self,
+        v: &toml::Value,
+        path: &str,
+        kind: &str,
+    ) -> Result<Option<Vec<String>>, ImportError> {
+        let entries = self.strings(v, path)?;
+        if entries.is_empty() {
+            return Ok(None);
+        }
+        let mut kept: Vec<String> = Vec::new();
+        for (i, entry) in entries.iter().enumerate() {
+            let at = format!("{}: {path}[{i}] \"{entry}\"", self.at(&format!("{path}[{i}]")));
+            match go_parse_int(entry) {
+                None => self.warnings.push(format!(
+                    "{at} is not a numeric {kind} ID; GitLab Runner ignores it, so ciguard skips it (IDs are exact numbers, GitLab has no ranges)"
+                )),
+                Some(0) if entry != "0" => self.warnings.push(format!(
+                    "{at} means root to GitLab Runner; ciguard admits root only by the literal \"0\" and skips this entry"
+                )),
+                Some(n) if !(0..=MAX_ID).contains(&n) => self.warnings.push(format!(
+                    "{at} can never match a {kind} ID (IDs are 0…{MAX_ID}); skipped"
+                )),
+                Some(n) => {
+                    let canonical = n.to_string();
+                    if &canonical != entry {
+                        self.warnings.push(format!(
+                            "{at} is not written canonically; imported as \"{canonical}\", the ID GitLab Runner reads"
+                        ));
+                    }
+                    if !kept.contains(&canonical) {
+                        kept.push(canonical);
+                    }
+                }
+            }
+        }
+        if kept.is_empty() {
+            // GitLab: a non-empty list that matches nothing allows no job ID at all.
+            self.warnings.push(format!(
+                "{path} has no usable entry: GitLab Runner then allows no job {kind} ID, and so does the imported list"
+            ));
+            kept.push(format!("!1-{MAX_ID}"));
+        }
+        Ok(Some(kept))
     }
 
     fn table<'t>(&self, v: &'t toml::Value, path: &str) -> Result<&'t toml::Table, ImportError> {
@@ -168,6 +243,8 @@ impl Ctx<'_> {
                     continue;
                 }
             };
+            let level = if pod { "pod" } else { "containers" };
+            super::check_field(&format!("{}: {at}", self.at(&at)), level, name, &value)?;
             out.insert(name.into(), value);
         }
         if let Some(p) = self.profile(t, path, "seccomp_profile")? {
@@ -236,31 +313,33 @@ pub fn import(text: &str, file: &str, runner: Option<&str>) -> Result<Imported, 
             ))
         })?;
 
+    let index = names.iter().position(|n| *n == name).unwrap_or(0);
     let mut cx = Ctx {
         file,
+        text,
+        spans: key_spans(text, index),
         warnings: Vec::new(),
     };
     let mut spec = json!({"preset": "gitlab-runner", "onViolation": "warn"});
     let base = "runners.kubernetes";
-    for (key, out) in [
-        ("allowed_users", "allowedUsers"),
-        ("allowed_groups", "allowedGroups"),
+    for (key, out, kind) in [
+        ("allowed_users", "allowedUsers", "user"),
+        ("allowed_groups", "allowedGroups", "group"),
     ] {
-        if let Some(v) = kube.get(key) {
-            spec[out] = json!(cx.strings(v, &format!("{base}.{key}"))?);
+        if let Some(v) = kube.get(key)
+            && let Some(list) = cx.allowlist(v, &format!("{base}.{key}"), kind)?
+        {
+            spec[out] = json!(list);
         }
     }
-    if kube.get("allowed_users").is_none() {
-        cx.warnings.push(
-            "allowed_users is not set: GitLab Runner then lets a job ask for any user, root included; ciguard refuses root unless allowedUsers lists \"0\" (add allowedUsers: [\"0\", \"*\"] to keep GitLab's behaviour)".into(),
-        );
-    }
+    // GitLab Runner sets pod_security_context on the pod whatever the job asks, and takes
+    // its user and group before the job's image user for every container: enforced.
     if let Some(v) = kube.get("pod_security_context") {
         let at = format!("{base}.pod_security_context");
         let t = cx.table(v, &at)?;
         let ctx = cx.context(t, &at, true)?;
         if !ctx.is_empty() {
-            spec["pod"]["default"] = Value::Object(ctx);
+            spec["pod"]["enforced"] = Value::Object(ctx);
         }
     }
 
@@ -284,21 +363,40 @@ pub fn import(text: &str, file: &str, runner: Option<&str>) -> Result<Imported, 
         .map(|v| cx.strings(v, &format!("{base}.cap_drop")))
         .transpose()?
         .unwrap_or_default();
+    // As GitLab's getCapabilities: NET_RAW dropped by default, cap_add turns a name on,
+    // cap_drop turns it off last (so the drop wins over an add of the same name).
     let mut drop: Vec<String> = Vec::new();
-    if !cap_add.iter().any(|c| c == "NET_RAW") {
+    if !cap_add.iter().any(|c| c == "NET_RAW") || cap_drop.iter().any(|c| c == "NET_RAW") {
         drop.push("NET_RAW".into());
     }
-    for c in cap_drop {
-        if !drop.contains(&c) {
-            drop.push(c);
+    for c in &cap_drop {
+        if !drop.contains(c) {
+            drop.push(c.clone());
         }
     }
-    let mut caps = json!({"drop": drop});
-    if !cap_add.is_empty() {
-        caps["add"] = json!(cap_add);
+    let mut add: Vec<String> = Vec::new();
+    for c in cap_add {
+        if cap_drop.contains(&c) {
+            cx.warnings.push(format!(
+                "{base}.cap_add and {base}.cap_drop both name {c}: the drop wins, as in GitLab Runner"
+            ));
+        } else if !add.contains(&c) {
+            add.push(c);
+        }
     }
-    containers.insert("capabilities".into(), caps);
-    spec["containers"]["enforced"] = Value::Object(containers);
+    let mut caps = Map::new();
+    if !drop.is_empty() {
+        caps.insert("drop".into(), json!(drop));
+    }
+    if !add.is_empty() {
+        caps.insert("add".into(), json!(add));
+    }
+    if !caps.is_empty() {
+        containers.insert("capabilities".into(), Value::Object(caps));
+    }
+    if !containers.is_empty() {
+        spec["containers"]["enforced"] = Value::Object(containers);
+    }
 
     for (key, role) in ROLE_SECTIONS {
         let Some(v) = kube.get(key) else { continue };
@@ -344,6 +442,53 @@ pub fn import(text: &str, file: &str, runner: Option<&str>) -> Result<Imported, 
         }
     }
     finish(&name, spec, cx.warnings, format!("{file} (runner \"{name}\")"))
+}
+
+/// Go's `strconv.ParseInt(s, 10, 64)`: an optional sign and decimal digits.
+fn go_parse_int(s: &str) -> Option<i64> {
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse::<i64>().ok()
+}
+
+/// Where every key and list item of runner number `index` is, by dotted path
+/// (`runners.kubernetes.cap_add[0]`); empty when the text does not parse.
+fn key_spans(text: &str, index: usize) -> BTreeMap<String, Range<usize>> {
+    use toml::de::{DeTable, DeValue};
+    fn walk(v: &DeValue<'_>, span: Range<usize>, path: String, out: &mut BTreeMap<String, Range<usize>>) {
+        match v {
+            DeValue::Table(t) => {
+                for (k, v) in t.iter() {
+                    walk(v.get_ref(), v.span(), format!("{path}.{}", k.get_ref()), out);
+                }
+            }
+            DeValue::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    walk(item.get_ref(), item.span(), format!("{path}[{i}]"), out);
+                }
+            }
+            _ => {}
+        }
+        out.insert(path, span);
+    }
+    let mut out = BTreeMap::new();
+    let Ok(table) = DeTable::parse(text) else {
+        return out;
+    };
+    let runner = table
+        .get_ref()
+        .iter()
+        .find(|(k, _)| k.get_ref() == "runners")
+        .and_then(|(_, v)| match v.get_ref() {
+            DeValue::Array(items) => items.get(index),
+            _ => None,
+        });
+    if let Some(r) = runner {
+        walk(r.get_ref(), r.span(), "runners".into(), &mut out);
+    }
+    out
 }
 
 /// 1-based line and column of a byte offset.
@@ -394,7 +539,7 @@ mod tests {
     privileged = false
     cap_add = ["NET_BIND_SERVICE"]
     cap_drop = ["SYS_ADMIN"]
-    allowed_users = ["1000-2000", 65534]
+    allowed_users = ["1000-2000", "65534", "01000", "00", "wheel"]
     allowed_groups = ["1000"]
     [runners.kubernetes.pod_security_context]
       run_as_non_root = true
@@ -418,9 +563,9 @@ mod tests {
         let s = &i.policy.spec;
         assert_eq!(
             s.allowed_users.as_deref(),
-            Some(&["1000-2000".to_string(), "65534".to_string()][..])
+            Some(&["65534".to_string(), "1000".to_string()][..])
         );
-        let pod = s.pod.default.as_ref().unwrap();
+        let pod = s.pod.enforced.as_ref().unwrap();
         assert_eq!(pod.fs_group, Some(1000));
         assert_eq!(pod.seccomp_profile.as_ref().unwrap().type_, "RuntimeDefault");
         let c = s.containers.enforced.as_ref().unwrap();
@@ -442,6 +587,10 @@ mod tests {
         assert_eq!(
             i.warnings,
             vec![
+                "c.toml:9:22: runners.kubernetes.allowed_users[0] \"1000-2000\" is not a numeric user ID; GitLab Runner ignores it, so ciguard skips it (IDs are exact numbers, GitLab has no ranges)",
+                "c.toml:9:44: runners.kubernetes.allowed_users[2] \"01000\" is not written canonically; imported as \"1000\", the ID GitLab Runner reads",
+                "c.toml:9:53: runners.kubernetes.allowed_users[3] \"00\" means root to GitLab Runner; ciguard admits root only by the literal \"0\" and skips this entry",
+                "c.toml:9:59: runners.kubernetes.allowed_users[4] \"wheel\" is not a numeric user ID; GitLab Runner ignores it, so ciguard skips it (IDs are exact numbers, GitLab has no ranges)",
                 "runners.kubernetes.helper_container_security_context.bogus has no ciguard equivalent; it was not imported"
             ]
         );
@@ -454,7 +603,7 @@ mod tests {
         let e = import(text, "c.toml", None).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "c.toml: runners.kubernetes.build_container_security_context.run_as_user: expected an integer"
+            "c.toml:3:15: runners.kubernetes.build_container_security_context.run_as_user: expected an integer"
         );
     }
 }

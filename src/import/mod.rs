@@ -63,7 +63,7 @@ pub enum ImportError {
     #[error("{0}")]
     Selection(String),
     /// The settings are readable but make no valid policy.
-    #[error("the imported policy is invalid:\n{0}")]
+    #[error("the imported policy is invalid")]
     Invalid(#[source] policy::PolicyErrors),
     /// The policy could not be written.
     #[error("failed to write the policy: {0}")]
@@ -86,6 +86,40 @@ pub fn split_levels(ctx: &Map<String, Value>) -> (Map<String, Value>, Map<String
         }
     }
     (pod, container, unknown)
+}
+
+/// Checks one imported value on its own, so that a bad value is reported where the runner
+/// setting is (`location`, e.g. `config.toml:7:5: runners.kubernetes.….fs_group` or the
+/// variable name), not in the generated policy. `level` is `pod` or `containers`.
+pub(crate) fn check_field(location: &str, level: &str, name: &str, value: &Value) -> Result<(), ImportError> {
+    let doc = serde_json::json!({
+        "apiVersion": policy::API_VERSION,
+        "kind": policy::KIND,
+        "metadata": {"name": "check"},
+        "spec": {level: {"enforced": {name: value}}},
+    });
+    let Err(errors) = policy::load::from_str(&doc.to_string(), "imported value") else {
+        return Ok(());
+    };
+    let prefix = format!("spec.{level}.enforced.{name} ");
+    let message = errors
+        .0
+        .iter()
+        .map(|e| {
+            let m = match e {
+                policy::load::PolicyError::Syntax(s) => s.message.clone(),
+                policy::load::PolicyError::Invalid { message, .. } => message.clone(),
+                other => other.to_string(),
+            };
+            let m = m.strip_prefix(&prefix).unwrap_or(&m);
+            m.strip_prefix(&format!("{value}: ")).unwrap_or(m).to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    Err(ImportError::Syntax {
+        location: location.to_string(),
+        message: format!("{name} {value}: {message}"),
+    })
 }
 
 /// Builds a [`Policy`] from a JSON `spec` and checks it.

@@ -235,11 +235,20 @@ pub(crate) fn drop_union(
     layers.sort_by_key(|(o, _)| o.rank());
     let mut top: Option<Origin> = None;
     let mut union: Vec<Value> = drops(job_container).cloned().unwrap_or_default();
+    // A policy that drops capabilities writes the list: the job's junk entries (empty or
+    // non-string names, which no runtime knows) do not survive into it.
+    let policy_drops = container_layers(policy, role)
+        .iter()
+        .any(|(_, ctx)| drops(ctx).is_some_and(|l| !l.is_empty()));
+    if policy_drops {
+        union.retain(|c| c.as_str().is_some_and(|s| !s.trim().is_empty()));
+    }
     let mut any = drops(job_container).is_some();
     for (origin, ctx) in &layers {
         let Some(list) = drops(ctx) else { continue };
         any = true;
-        for cap in list {
+        // The job's list is in the union already (first, and without its junk).
+        for cap in list.iter().filter(|_| *origin != job_origin) {
             if !union.contains(cap) {
                 union.push(cap.clone());
             }
@@ -262,7 +271,18 @@ pub(crate) fn add_candidates<'a>(
     }
     let mut c = Candidates::default();
     for (origin, ctx) in container_layers(policy, role) {
-        c.push(origin, add(ctx));
+        match (add(ctx).and_then(Value::as_array), drops(ctx)) {
+            // One layer that adds and drops the same capability: the drop wins (GitLab
+            // Runner's `cap_add` + `cap_drop`).
+            (Some(list), Some(dropped)) if list.iter().any(|a| dropped.contains(a)) => {
+                let kept: Vec<Value> = list.iter().filter(|a| !dropped.contains(a)).cloned().collect();
+                c.insert(Candidate {
+                    origin,
+                    value: Cow::Owned(Value::Array(kept)),
+                });
+            }
+            _ => c.push(origin, add(ctx)),
+        }
     }
     c.push(Origin::new(Layer::Job, Scope::Containers), add(job_container));
     c

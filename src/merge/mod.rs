@@ -61,14 +61,18 @@ pub enum WarningCode {
     /// A helper container inherits the job's pod-level user or group; no policy layer
     /// gives it one of its own.
     HelperInheritsJobId,
+    /// A higher policy layer replaced a value the job asked for (a notice: the pod is
+    /// allowed; GitLab Runner logs "Overriding user for container …").
+    OverriddenByPolicy,
 }
 
 impl WarningCode {
     /// Every code.
-    pub const ALL: [WarningCode; 3] = [
+    pub const ALL: [WarningCode; 4] = [
         WarningCode::DisallowedId,
         WarningCode::ConflictsWithPolicy,
         WarningCode::HelperInheritsJobId,
+        WarningCode::OverriddenByPolicy,
     ];
 
     /// The code as text.
@@ -77,6 +81,7 @@ impl WarningCode {
             WarningCode::DisallowedId => "disallowed-id",
             WarningCode::ConflictsWithPolicy => "conflicts-with-policy",
             WarningCode::HelperInheritsJobId => "helper-inherits-job-id",
+            WarningCode::OverriddenByPolicy => "overridden-by-policy",
         }
     }
 
@@ -92,7 +97,15 @@ impl WarningCode {
             WarningCode::HelperInheritsJobId => {
                 "a helper container inherits the job's pod-level user or group; set helper.default"
             }
+            WarningCode::OverriddenByPolicy => {
+                "a policy layer above the job replaced a value the job asked for (a notice)"
+            }
         }
+    }
+
+    /// Whether the code is a notice (the policy did what it says) rather than a problem.
+    pub fn is_notice(self) -> bool {
+        self == WarningCode::OverriddenByPolicy
     }
 }
 
@@ -426,6 +439,69 @@ impl Engine<'_, '_> {
         }
     }
 
+    /// A job's pod-level value for a field that `containers.enforced` sets to another value
+    /// never reaches a container, but upstream Pod Security still judges it (a pod-level
+    /// `runAsNonRoot: false` fails `restricted` whatever the containers say): the request
+    /// cannot stand with the enforced value and is treated as disallowed (SPEC §2 Validity).
+    fn check_against_containers_enforced(&mut self, c: &mut Candidates<'_>, field: &str) {
+        if !fields::is_shared(field) {
+            return;
+        }
+        let Some(top) = c.winner() else { return };
+        if top.origin != Origin::new(Layer::Job, Scope::Pod) {
+            return;
+        }
+        let Some(enforced) = self
+            .policy
+            .containers
+            .enforced
+            .get(field)
+            .filter(|v| !v.is_null())
+        else {
+            return;
+        };
+        if *enforced == *top.value {
+            return;
+        }
+        let detail = format!(
+            "{field} {} cannot stand with {field} {enforced} from containers.enforced (every container runs with the enforced value, but Pod Security judges the pod-level one)",
+            top.value
+        );
+        self.disallowed(WarningCode::ConflictsWithPolicy, None, detail);
+        c.drop_winner();
+    }
+
+    /// Tells that a policy layer above the job replaced what the job asked for: the
+    /// job's request at this level (the pod's context for the pod, the container's own for
+    /// a container) lost to a policy value that differs from it. A request that was dropped
+    /// (disallowed, yielding) has its own warning already. A pod-level request is told
+    /// for the pod only: where a role's value replaces it in some containers, the pod keeps
+    /// it, and a rendered pod that still carries it must render again without a notice.
+    fn notice_override(&mut self, c: &Candidates<'_>, container: Option<&Arc<str>>, field: &str) {
+        let Some(winner) = c.winner().filter(|w| !w.is_job()) else {
+            return;
+        };
+        let scope = if container.is_some() {
+            Scope::Containers
+        } else {
+            Scope::Pod
+        };
+        let Some(asked) = c.0.iter().find(|x| x.origin == Origin::new(Layer::Job, scope)) else {
+            return;
+        };
+        if asked.value == winner.value {
+            return;
+        }
+        self.warnings.push(Warning {
+            code: WarningCode::OverriddenByPolicy,
+            container: container.cloned(),
+            detail: format!(
+                "{field}: the job asked for {}, the policy sets {} from {}",
+                asked.value, winner.value, winner.origin
+            ),
+        });
+    }
+
     /// Resolves the pod-level context; returns the job's allowed requests.
     fn pod(&mut self, job_pod: &Map<String, Value>) -> Map<String, Value> {
         let mut allowed = job_pod.clone();
@@ -434,6 +510,8 @@ impl Engine<'_, '_> {
                 let mut c = fields::pod_candidates(self.policy, &allowed, field);
                 c.absorb_echo(Scope::Pod);
                 self.check_request(&mut c, None, field, Scope::Pod);
+                self.check_against_containers_enforced(&mut c, field);
+                self.notice_override(&c, None, field);
                 let job =
                     c.0.iter()
                         .find(|c| c.is_job())
@@ -478,6 +556,10 @@ impl Engine<'_, '_> {
         }
         let mut add = fields::add_candidates(self.policy, c.role, c.job);
         self.settle_conflicts(&mut cands, &mut add, &c.name);
+        for (i, &field) in CONTAINER_FIELDS.iter().enumerate() {
+            self.notice_override(&cands[i], Some(&c.name), field);
+        }
+        self.notice_override(&add, Some(&c.name), "capabilities.add");
 
         let target = Target::Container(c.list, c.index);
         let fref = |field: &'static str| FieldRef {

@@ -4,8 +4,20 @@
 //! a volume mount cannot create that directory itself when the volume's root belongs to
 //! another user. ciguard adds an init container that runs as the same uid/gid, mounts the
 //! same volume at the same path and runs `mkdir -p` for the directory. Containers sharing
-//! a uid/gid share one init container. It is inserted before the first init container
-//! that needs it, or after all init containers.
+//! a uid/gid and the same effective seccomp, AppArmor and SELinux settings share one init
+//! container. It is inserted before the first init container that needs it, or after all
+//! init containers.
+//!
+//! The init container runs under the profiles of the containers it serves: their own
+//! container-level `seccompProfile`, `appArmorProfile` and `seLinuxOptions`, or else the
+//! pod's (copied), so an enforced `Localhost` profile or an SELinux level the volume is
+//! labelled for holds for it too; `RuntimeDefault` seccomp only when neither sets one. The policy's `containers.enforced` and the init role's `enforced`
+//! apply on top, as to any init container.
+//!
+//! The API server defaults the container ciguard added (`terminationMessagePath`,
+//! `terminationMessagePolicy`, `imagePullPolicy`) and the ServiceAccount admission
+//! plugin mounts the token into it; when it comes back so (reinvocation), it is kept as
+//! it is, so the second call returns no patch.
 
 use serde_json::{Map, Value, json};
 
@@ -16,10 +28,25 @@ use crate::policy::{Role, ValidPolicy};
 /// must run as the job's user to create a directory the job can write.
 const OWN_FIELDS: [&str; 4] = ["runAsUser", "runAsGroup", "runAsNonRoot", "capabilities"];
 
+/// Security-context fields the init container takes from the containers it serves.
+pub(crate) const PROFILE_FIELDS: [&str; 3] = ["seccompProfile", "appArmorProfile", "seLinuxOptions"];
+
+/// Container fields the API server defaults (SetDefaults_Container).
+const DEFAULTED_FIELDS: [&str; 3] = [
+    "terminationMessagePath",
+    "terminationMessagePolicy",
+    "imagePullPolicy",
+];
+
+/// Where the ServiceAccount admission plugin mounts the token.
+const TOKEN_MOUNT_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
 #[derive(Debug)]
 struct Group {
     uid: i64,
     gid: Option<i64>,
+    /// The served containers' own container-level profiles (`None`: the pod's).
+    profiles: [Option<Value>; 3],
     position: usize,
     mounts: Vec<Value>,
     dirs: Vec<String>,
@@ -69,6 +96,7 @@ pub(crate) fn plan(policy: &ValidPolicy, spec: &Value) -> Vec<(usize, Value)> {
             continue;
         }
         let gid = id(ctx, "runAsGroup").or_else(|| id(pod_ctx, "runAsGroup"));
+        let profiles = PROFILE_FIELDS.map(|f| ctx.and_then(|c| c.get(f)).filter(|v| !v.is_null()).cloned());
         let mount = c
             .get("volumeMounts")
             .and_then(Value::as_array)
@@ -89,12 +117,14 @@ pub(crate) fn plan(policy: &ValidPolicy, spec: &Value) -> Vec<(usize, Value)> {
             }
         }
         let mount = Value::Object(m);
-        let group = match groups.iter_mut().position(|g| g.uid == uid && g.gid == gid) {
+        let same = |g: &Group| g.uid == uid && g.gid == gid && g.profiles == profiles;
+        let group = match groups.iter_mut().position(|g| same(g)) {
             Some(i) => &mut groups[i],
             None => {
                 groups.push(Group {
                     uid,
                     gid,
+                    profiles,
                     position,
                     mounts: Vec::new(),
                     dirs: Vec::new(),
@@ -119,12 +149,55 @@ pub(crate) fn plan(policy: &ValidPolicy, spec: &Value) -> Vec<(usize, Value)> {
             } else {
                 format!("{WORKDIR_INIT_PREFIX}-{}", i + 1)
             };
-            (g.position, container(policy, name, &g))
+            let planned = container(policy, name, &g, pod_ctx);
+            let existing = list("initContainers")
+                .iter()
+                .find(|c| c.get("name") == planned.get("name"));
+            match existing {
+                Some(existing) if defaulted_from(existing, &planned) => (g.position, existing.clone()),
+                _ => (g.position, planned),
+            }
         })
         .collect()
 }
 
-fn container(policy: &ValidPolicy, name: String, g: &Group) -> Value {
+/// Whether `existing` is `planned` as the API server returns it: defaulted
+/// (`terminationMessagePath`, `terminationMessagePolicy`, `imagePullPolicy`) and with the
+/// service-account token mounted read-only after its own mounts. Nothing else may differ.
+fn defaulted_from(existing: &Value, planned: &Value) -> bool {
+    let (Some(existing), Some(planned)) = (existing.as_object(), planned.as_object()) else {
+        return false;
+    };
+    let extra_ok = existing
+        .iter()
+        .filter(|(k, _)| !planned.contains_key(*k))
+        .all(|(k, v)| DEFAULTED_FIELDS.contains(&k.as_str()) && v.is_string());
+    let same = planned
+        .iter()
+        .all(|(k, want)| match (k.as_str(), existing.get(k)) {
+            ("volumeMounts", Some(Value::Array(have))) => {
+                let want = want.as_array().map_or(&[][..], Vec::as_slice);
+                have.len() >= want.len()
+                    && have[..want.len()] == *want
+                    && have[want.len()..].iter().all(is_token_mount)
+                    && have.len() - want.len() <= 1
+            }
+            (_, have) => have == Some(want),
+        });
+    extra_ok && same
+}
+
+/// The ServiceAccount admission plugin's token mount.
+fn is_token_mount(m: &Value) -> bool {
+    let Some(m) = m.as_object() else { return false };
+    m.get("mountPath").and_then(Value::as_str) == Some(TOKEN_MOUNT_PATH)
+        && m.get("readOnly") == Some(&Value::Bool(true))
+        && m.get("name").is_some_and(Value::is_string)
+        && m.keys()
+            .all(|k| ["name", "mountPath", "readOnly"].contains(&k.as_str()))
+}
+
+fn container(policy: &ValidPolicy, name: String, g: &Group, pod_ctx: Option<&Value>) -> Value {
     let mut ctx = Map::new();
     ctx.insert("runAsUser".into(), json!(g.uid));
     if let Some(gid) = g.gid {
@@ -134,7 +207,20 @@ fn container(policy: &ValidPolicy, name: String, g: &Group) -> Value {
     ctx.insert("allowPrivilegeEscalation".into(), json!(false));
     ctx.insert("readOnlyRootFilesystem".into(), json!(true));
     ctx.insert("capabilities".into(), json!({"drop": ["ALL"]}));
-    ctx.insert("seccompProfile".into(), json!({"type": "RuntimeDefault"}));
+    for (field, own) in PROFILE_FIELDS.iter().zip(&g.profiles) {
+        let pod = pod_ctx.and_then(|p| p.get(field)).filter(|v| !v.is_null());
+        // The served containers' own, else the pod's (written out, so the container
+        // says what it runs under); with none at all, seccomp RuntimeDefault.
+        match own.as_ref().or(pod) {
+            Some(v) => {
+                ctx.insert((*field).into(), v.clone());
+            }
+            None if *field == "seccompProfile" => {
+                ctx.insert((*field).into(), json!({"type": "RuntimeDefault"}));
+            }
+            None => {}
+        }
+    }
     for enforced in [&policy.containers.enforced, &policy.role(Role::Init).enforced] {
         for (k, v) in enforced {
             if !OWN_FIELDS.contains(&k.as_str()) {
@@ -171,5 +257,34 @@ mod tests {
     #[case("/a/b", "/a/", true)]
     fn inside(#[case] dir: &str, #[case] mount: &str, #[case] expected: bool) {
         assert_eq!(strictly_inside(dir, mount), expected);
+    }
+
+    fn planned() -> Value {
+        json!({"name": "ciguard-workdir", "image": "busybox", "command": ["mkdir", "-p", "/b/x"],
+               "securityContext": {"runAsUser": 1000},
+               "volumeMounts": [{"name": "builds", "mountPath": "/b"}]})
+    }
+
+    fn token() -> Value {
+        json!({"name": "kube-api-access-x7k2p", "readOnly": true, "mountPath": TOKEN_MOUNT_PATH})
+    }
+
+    #[rstest]
+    #[case::same(json!({}), None, true)]
+    #[case::defaulted(json!({"terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File", "imagePullPolicy": "IfNotPresent"}), None, true)]
+    #[case::token_mount(json!({"imagePullPolicy": "Always"}), Some(token()), true)]
+    #[case::another_field(json!({"stdin": true}), None, false)]
+    #[case::another_mount(json!({}), Some(json!({"name": "host", "mountPath": TOKEN_MOUNT_PATH})), false)]
+    #[case::changed_context(json!({"securityContext": {"runAsUser": 0}}), None, false)]
+    #[case::changed_command(json!({"command": ["sh"]}), None, false)]
+    fn defaulting_is_recognised(#[case] extra: Value, #[case] mount: Option<Value>, #[case] kept: bool) {
+        let mut existing = planned();
+        for (k, v) in extra.as_object().unwrap() {
+            existing[k] = v.clone();
+        }
+        if let Some(m) = mount {
+            existing["volumeMounts"].as_array_mut().unwrap().push(m);
+        }
+        assert_eq!(defaulted_from(&existing, &planned()), kept);
     }
 }

@@ -55,11 +55,39 @@ pub enum EntryError {
     /// An exclusion of something other than an ID or a range.
     #[error("an exclusion takes an ID or a range (!N, !A-B)")]
     BadExclusion,
+    /// A number with a leading zero (`"01000"`, `"00"`): octal to some readers, decimal
+    /// to others.
+    #[error("{0:?} has a leading zero, which is ambiguous (octal or decimal?), expected {1}")]
+    LeadingZero(String, String),
+}
+
+impl EntryError {
+    /// Why the entry is refused and how to write it, where that is not obvious.
+    pub fn help(&self) -> Option<String> {
+        match self {
+            EntryError::LeadingZero(written, canonical) if canonical == "\"0\"" => Some(format!(
+                "{written:?} is not the entry \"0\": root is admitted only by the literal \"0\"; write \"0\" to admit root, or remove the entry"
+            )),
+            EntryError::LeadingZero(written, canonical) => Some(match i64::from_str_radix(written, 8) {
+                Ok(octal) => format!(
+                    "{written:?} is {octal} to a reader that takes a leading zero for octal and {} to one that does not; write {canonical}, or the octal value in decimal",
+                    canonical.trim_matches('"')
+                ),
+                Err(_) => format!("IDs are written without leading zeros; write {canonical}"),
+            }),
+            _ => None,
+        }
+    }
 }
 
 fn parse_id(s: &str) -> Result<i64, EntryError> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return Err(EntryError::NotANumber(s.to_string()));
+    }
+    if s.len() > 1 && s.starts_with('0') {
+        let trimmed = s.trim_start_matches('0');
+        let canonical = if trimmed.is_empty() { "0" } else { trimmed };
+        return Err(EntryError::LeadingZero(s.to_string(), format!("{canonical:?}")));
     }
     match s.parse::<i64>() {
         Ok(n) if n <= MAX_ID => Ok(n),
@@ -228,6 +256,22 @@ mod tests {
 
     fn set(entries: &[&str]) -> IdSet {
         IdSet::parse(entries).unwrap()
+    }
+
+    #[rstest]
+    #[case::leading_zero("01000", "\"1000\"")]
+    #[case::double_zero("00", "\"0\"")]
+    #[case::in_a_range("1000-02000", "\"2000\"")]
+    #[case::in_a_comparison(">=010", "\"10\"")]
+    #[case::in_an_exclusion("!007", "\"7\"")]
+    fn leading_zeros_are_ambiguous(#[case] entry: &str, #[case] canonical: &str) {
+        let (_, e) = IdSet::parse(&[entry]).unwrap_err();
+        assert!(
+            matches!(&e, EntryError::LeadingZero(_, c) if c == canonical),
+            "{e}"
+        );
+        assert!(e.help().is_some());
+        assert!(IdSet::parse(&["0", "1000", "0-0"]).is_ok());
     }
 
     #[rstest]

@@ -38,6 +38,17 @@ pub enum PolicyError {
         /// What is wrong with it and what was expected.
         message: String,
     },
+    /// A value is invalid, and the reason is not obvious from the value: `lint` shows the
+    /// help too.
+    #[error("{location}: {message}")]
+    Explained {
+        /// Where the value is.
+        location: Location,
+        /// What is wrong with it and what was expected.
+        message: String,
+        /// Why, and how to write it instead.
+        help: String,
+    },
 }
 
 impl PolicyError {
@@ -46,7 +57,7 @@ impl PolicyError {
         match self {
             PolicyError::Read { .. } => None,
             PolicyError::Syntax(e) => Some(&e.location),
-            PolicyError::Invalid { location, .. } => Some(location),
+            PolicyError::Invalid { location, .. } | PolicyError::Explained { location, .. } => Some(location),
         }
     }
 }
@@ -97,6 +108,7 @@ pub fn from_str(text: &str, file: &str) -> Result<ValidPolicy, PolicyErrors> {
         errors: Vec::new(),
     };
     v.unknown_context_keys(text);
+    v.strings_for_scalars(&policy);
     let valid = v.validate(policy, file);
     if v.errors.is_empty()
         && let Some(valid) = valid
@@ -190,6 +202,84 @@ impl Validator<'_> {
         });
     }
 
+    /// A quoted value where a number or a boolean is expected is an error, never converted:
+    /// the YAML reader would turn `'0x10'` into 16, `' 7'` into 7 and `'0x0'` into 0 (root).
+    /// Every number and boolean of the typed policy is checked against how its scalar was
+    /// written.
+    fn strings_for_scalars(&mut self, policy: &Policy) {
+        fn walk(v: &Value, path: &mut String, out: &mut Vec<(String, &'static str)>) {
+            match v {
+                Value::Number(n) => {
+                    let what = if n.is_f64() { "a number" } else { "an integer" };
+                    out.push((path.clone(), what));
+                }
+                Value::Bool(_) => out.push((path.clone(), "true or false")),
+                Value::Array(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        let len = path.len();
+                        path.push_str(&format!("/{i}"));
+                        walk(item, path, out);
+                        path.truncate(len);
+                    }
+                }
+                Value::Object(map) => {
+                    for (k, item) in map {
+                        let len = path.len();
+                        path.push('/');
+                        path.push_str(&source::escape(k));
+                        walk(item, path, out);
+                        path.truncate(len);
+                    }
+                }
+                Value::Null | Value::String(_) => {}
+            }
+        }
+        let Ok(value) = serde_json::to_value(policy) else {
+            return;
+        };
+        let mut typed = Vec::new();
+        walk(&value, &mut String::new(), &mut typed);
+        for (path, expected) in typed {
+            let Some(written) = self.index.string_at(&path) else {
+                continue;
+            };
+            let written = written.to_string();
+            let location = self.at_value(&path);
+            // `/spec/pod/default/supplementalGroups/1` → `spec.pod.default.supplementalGroups[1]`.
+            let mut field = String::new();
+            for segment in path.trim_start_matches('/').split('/') {
+                if segment.bytes().all(|b| b.is_ascii_digit()) {
+                    field.push_str(&format!("[{segment}]"));
+                } else {
+                    if !field.is_empty() {
+                        field.push('.');
+                    }
+                    field.push_str(&segment.replace("~1", "/").replace("~0", "~"));
+                }
+            }
+            let last = path.rsplit('/').next().unwrap_or("");
+            let (example, quoted) = if last.bytes().all(|b| b.is_ascii_digit()) {
+                ("- 1000".to_string(), "- \"1000\"".to_string())
+            } else {
+                (format!("{last}: 1000"), format!("{last}: \"1000\""))
+            };
+            let help = if expected == "true or false" {
+                "write true or false without quotes; a quoted value is text, and ciguard never converts text to a boolean".to_string()
+            } else {
+                format!(
+                    "write the number without quotes, in decimal (`{example}`, not `{quoted}`); a quoted value is text, and readers disagree on what text such as \"0x10\", \" 7\" or \"0x0\" means as a number, so ciguard refuses it instead of guessing"
+                )
+            };
+            self.errors.push(PolicyError::Explained {
+                location,
+                message: format!(
+                    "{field}: {written:?} is a quoted string, expected {expected} (a quoted value is never converted)"
+                ),
+                help,
+            });
+        }
+    }
+
     /// The k8s-openapi types ignore unknown keys; find them and report each at its key.
     fn unknown_context_keys(&mut self, text: &str) {
         let Ok(value) = source::from_str::<Value>(text, self.file) else {
@@ -253,6 +343,7 @@ impl Validator<'_> {
             let loc = self.at_value("/spec/workdirInit/image");
             self.invalid(loc, "workdirInit.image is empty, expected an image reference");
         }
+        self.match_selectors(spec);
         let mut maps: Vec<Contexts> = Vec::new();
         for (name, pod_level) in SECTIONS {
             let (default, enforced) = match name {
@@ -298,6 +389,27 @@ impl Validator<'_> {
         })
     }
 
+    /// `spec.match`: label selectors as the API server checks them.
+    fn match_selectors(&mut self, spec: &PolicySpec) {
+        let Some(m) = &spec.match_ else { return };
+        let selectors = [
+            ("namespaceSelector", &m.namespace_selector),
+            ("objectSelector", &m.object_selector),
+        ];
+        for (name, selector) in selectors {
+            let Some(selector) = selector else { continue };
+            for e in super::selector::check(&format!("match.{name}"), selector) {
+                let ptr = format!("/spec/match/{name}{}", e.pointer);
+                let loc = if e.at_value {
+                    self.at_value(&ptr)
+                } else {
+                    self.at_key(&ptr)
+                };
+                self.invalid(loc, e.message);
+            }
+        }
+    }
+
     fn pss(&mut self, spec: &PolicySpec) -> Option<LevelVersion> {
         let Some(p) = &spec.pss else {
             return Some(LevelVersion {
@@ -327,8 +439,16 @@ impl Validator<'_> {
             Ok(set) => Some(Some(set)),
             Err(errors) => {
                 for (i, e) in errors {
-                    let loc = self.at_value(&format!("/spec/{key}/{i}"));
-                    self.invalid(loc, format!("{key}[{i}] \"{}\": {e}", entries[i]));
+                    let location = self.at_value(&format!("/spec/{key}/{i}"));
+                    let message = format!("{key}[{i}] \"{}\": {e}", entries[i]);
+                    match e.help() {
+                        Some(help) => self.errors.push(PolicyError::Explained {
+                            location,
+                            message,
+                            help,
+                        }),
+                        None => self.invalid(location, message),
+                    }
                 }
                 None
             }
@@ -492,7 +612,7 @@ fn fields_of<T: for<'de> Deserialize<'de>>() -> &'static [&'static str] {
 
 /// What keys are expected at a path where an unknown key was found.
 fn expected_fields(parent: &str) -> Vec<&'static str> {
-    use k8s_openapi::api::core::v1 as core;
+    use k8s_openapi::{api::core::v1 as core, apimachinery::pkg::apis::meta::v1 as meta};
     let last = parent.rsplit('/').next().unwrap_or("");
     let grand = parent.rsplit('/').nth(1).unwrap_or("");
     let mut fields: Vec<&str> = match (grand, last) {
@@ -504,6 +624,8 @@ fn expected_fields(parent: &str) -> Vec<&'static str> {
         (_, "seLinuxOptions") => fields_of::<core::SELinuxOptions>().to_vec(),
         (_, "windowsOptions") => fields_of::<core::WindowsSecurityContextOptions>().to_vec(),
         ("sysctls", _) => fields_of::<core::Sysctl>().to_vec(),
+        (_, "namespaceSelector" | "objectSelector") => fields_of::<meta::LabelSelector>().to_vec(),
+        ("matchExpressions", _) => fields_of::<meta::LabelSelectorRequirement>().to_vec(),
         _ => Vec::new(),
     };
     fields.sort_unstable();

@@ -8,10 +8,15 @@
 pub mod allowlist;
 pub mod load;
 pub mod roles;
+pub mod selector;
+pub mod set;
 
 use std::fmt;
 
-use k8s_openapi::api::core::v1::{PodSecurityContext, SecurityContext};
+use k8s_openapi::{
+    api::core::v1::{PodSecurityContext, SecurityContext},
+    apimachinery::pkg::apis::meta::v1::LabelSelector,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -108,6 +113,13 @@ pub struct PolicySpec {
     /// The working-directory init container for non-root jobs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workdir_init: Option<WorkdirInit>,
+    /// Where the policy applies: the selectors of its webhooks (`ciguard webhook-config`).
+    /// Absent: every namespace and every pod.
+    #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
+    pub match_: Option<Match>,
+    /// What the API server does when the webhook cannot answer: `Fail` (default) or `Ignore`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_policy: Option<FailurePolicy>,
 }
 
 impl PolicySpec {
@@ -213,6 +225,39 @@ fn yes() -> bool {
 
 fn default_image() -> String {
     DEFAULT_WORKDIR_IMAGE.into()
+}
+
+/// `spec.match`: the namespaces and pods a policy's webhooks select, as in the
+/// `namespaceSelector` and `objectSelector` of a webhook configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Match {
+    /// The namespace labels. Absent: every namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_selector: Option<LabelSelector>,
+    /// The pod labels. Absent: every pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_selector: Option<LabelSelector>,
+}
+
+/// `spec.failurePolicy`: what the API server does when the webhook cannot answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum FailurePolicy {
+    /// The request fails: no pod starts without the policy.
+    #[default]
+    Fail,
+    /// The request goes on as if the webhook had allowed it.
+    Ignore,
+}
+
+impl FailurePolicy {
+    /// The Kubernetes value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailurePolicy::Fail => "Fail",
+            FailurePolicy::Ignore => "Ignore",
+        }
+    }
 }
 
 /// The JSON Schema of the policy file (what `ciguard schema` prints).

@@ -118,6 +118,8 @@ const GITLAB_RUNNER: &[Rule] = &[
     rule(C, &["build"], Role::Build),
     rule(C, &["helper"], Role::Helper),
     rule(C, ANY, Role::Service),
+    // GitLab builds it from the job's image with the build context and the job's user.
+    rule(I, &["init-build-uid-gid-collector"], Role::Build),
     rule(I, ANY, Role::Init),
 ];
 
@@ -273,6 +275,8 @@ mod tests {
     #[case::gl_svc(Preset::GitlabRunner, &[], "svc-0", C, Role::Service)]
     #[case::gl_alias(Preset::GitlabRunner, &[], "docker", C, Role::Service)]
     #[case::gl_init(Preset::GitlabRunner, &[], "init-permissions", I, Role::Init)]
+    #[case::gl_uid_gid_collector(Preset::GitlabRunner, &[], "init-build-uid-gid-collector", I, Role::Build)]
+    #[case::gl_steps_bootstrap(Preset::GitlabRunner, &[], "init-steps-bootstrap", I, Role::Init)]
     #[case::gl_sidecar(Preset::GitlabRunner, &[], "proxy", S, Role::Service)]
     #[case::wp_step(Preset::Woodpecker, &[], "wp-01-0", C, Role::Build)]
     #[case::wp_service(Preset::Woodpecker, &[("service", "db")], "wp-01-0", C, Role::Service)]

@@ -590,7 +590,11 @@ mod tests {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/pss/checks.csv");
         let Ok(text) = std::fs::read_to_string(path) else {
             assert!(std::env::var_os("CI").is_none(), "{path} is missing in CI");
-            println!("skipped: {path} not found (the shared/ folder is not beside the repo)");
+            // Straight to stderr: `cargo test` hides a test's captured `eprintln!`.
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr(),
+                format!("skipped: {path} not found (the shared/ folder is not beside the repo)\n").as_bytes(),
+            );
             return;
         };
         let mut want = Vec::new();

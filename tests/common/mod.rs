@@ -7,7 +7,7 @@
     clippy::disallowed_macros
 )]
 
-use std::path::PathBuf;
+use std::{io::Write, path::PathBuf};
 
 use ciguard::{ValidPolicy, merge::Rendered};
 use serde_json::Value;
@@ -28,8 +28,10 @@ pub fn example(path: &str) -> Value {
     ciguard::source::documents(&text, path).unwrap().remove(0)
 }
 
-/// The `../shared` folder beside the project, or `None` (with the reason printed) when it
-/// is absent. With `CI` set, its absence fails the test.
+/// The `../shared` folder beside the project (or `sub` inside it), or `None` when it is
+/// absent. A skip says why on stderr, written straight to the stream so that `cargo test`
+/// shows it even for a passing test (`eprintln!` inside a test is captured and hidden).
+/// With `CI` set, its absence fails the test.
 pub fn shared(sub: &str) -> Option<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../shared")
@@ -37,11 +39,15 @@ pub fn shared(sub: &str) -> Option<PathBuf> {
     if dir.exists() {
         return Some(dir);
     }
-    if std::env::var_os("CI").is_some() {
-        panic!("{} is missing and CI is set", dir.display());
-    }
-    println!(
-        "skipped: {} is absent (it sits beside the project in CI)",
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{} is missing and CI is set: the shared/ folder must sit beside the project",
+        dir.display()
+    );
+    let test = std::thread::current().name().unwrap_or("?").to_string();
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped: {test}: {} is absent (it sits beside the project in CI; with CI set this fails)",
         dir.display()
     );
     None

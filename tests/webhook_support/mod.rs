@@ -229,8 +229,34 @@ pub struct Server {
 impl Server {
     /// Starts the binary with `args` (plus `--addr`), and waits until `/readyz` answers.
     pub async fn start(args: &[&str], log: &Path, https: Option<&reqwest::Client>) -> Self {
+        Self::start_in(Command::new(env!("CARGO_BIN_EXE_ciguard")), args, log, https).await
+    }
+
+    /// Starts the binary under a hard open-file limit of `nofile` (via `sh -c ulimit`).
+    pub async fn start_with_nofile(
+        nofile: u32,
+        args: &[&str],
+        log: &Path,
+        https: Option<&reqwest::Client>,
+    ) -> Self {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!(
+                "ulimit -Sn {nofile} && ulimit -Hn {nofile} && exec \"$0\" \"$@\""
+            ))
+            .arg(env!("CARGO_BIN_EXE_ciguard"));
+        Self::start_in(command, args, log, https).await
+    }
+
+    async fn start_in(
+        mut command: Command,
+        args: &[&str],
+        log: &Path,
+        https: Option<&reqwest::Client>,
+    ) -> Self {
         let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_ciguard"))
+        let child = command
             .arg("serve")
             .args(args)
             .args(["--addr", &format!("127.0.0.1:{port}")])
@@ -330,4 +356,109 @@ pub fn metric(text: &str, sample: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' '))
         .and_then(|v| v.trim().parse().ok())
+}
+
+/// What the API server's defaulting does to a pod's containers (SetDefaults_Container in
+/// pkg/apis/core/v1/defaults.go): `terminationMessagePath`, `terminationMessagePolicy`,
+/// `imagePullPolicy` (Always for `:latest` or no tag, else IfNotPresent), port protocol,
+/// requests from limits; and the pod fields SetDefaults_PodSpec fills.
+pub fn apiserver_defaults(pod: &mut Value) {
+    let spec = pod["spec"].as_object_mut().unwrap();
+    for (k, v) in [
+        ("dnsPolicy", json!("ClusterFirst")),
+        ("restartPolicy", json!("Always")),
+        ("terminationGracePeriodSeconds", json!(30)),
+        ("schedulerName", json!("default-scheduler")),
+        ("securityContext", json!({})),
+        ("enableServiceLinks", json!(true)),
+    ] {
+        spec.entry(k).or_insert(v);
+    }
+    for list in ["initContainers", "containers", "ephemeralContainers"] {
+        let Some(Value::Array(items)) = spec.get_mut(list) else {
+            continue;
+        };
+        for c in items {
+            let c = c.as_object_mut().unwrap();
+            c.entry("terminationMessagePath")
+                .or_insert(json!("/dev/termination-log"));
+            c.entry("terminationMessagePolicy").or_insert(json!("File"));
+            let image = c.get("image").and_then(Value::as_str).unwrap_or("").to_string();
+            let last = image.rsplit('/').next().unwrap_or("");
+            let policy = if !image.contains('@') && (!last.contains(':') || last.ends_with(":latest")) {
+                "Always"
+            } else {
+                "IfNotPresent"
+            };
+            c.entry("imagePullPolicy").or_insert(json!(policy));
+            if let Some(Value::Array(ports)) = c.get_mut("ports") {
+                for p in ports {
+                    p.as_object_mut()
+                        .unwrap()
+                        .entry("protocol")
+                        .or_insert(json!("TCP"));
+                }
+            }
+            if let Some(limits) = c.get("resources").and_then(|r| r.get("limits")).cloned() {
+                let requests = c["resources"]
+                    .as_object_mut()
+                    .unwrap()
+                    .entry("requests")
+                    .or_insert(json!({}));
+                for (k, v) in limits.as_object().unwrap() {
+                    requests.as_object_mut().unwrap().entry(k).or_insert(v.clone());
+                }
+            }
+        }
+    }
+}
+
+/// The name the ServiceAccount admission plugin gives the projected token volume.
+pub const TOKEN_VOLUME: &str = "kube-api-access-x7k2p";
+
+/// What the ServiceAccount admission plugin (plugin/pkg/admission/serviceaccount) does
+/// to a pod: `serviceAccountName: default`, the projected token volume, and its mount
+/// read-only at /var/run/secrets/kubernetes.io/serviceaccount in every init and regular
+/// container that has no mount there. It runs again when a webhook changed the pod.
+pub fn serviceaccount_admission(pod: &mut Value) {
+    const PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+    let spec = pod["spec"].as_object_mut().unwrap();
+    spec.entry("serviceAccountName").or_insert(json!("default"));
+    if spec.get("automountServiceAccountToken") == Some(&json!(false)) {
+        return;
+    }
+    let volumes = spec.entry("volumes").or_insert(json!([])).as_array_mut().unwrap();
+    if !volumes.iter().any(|v| v["name"] == TOKEN_VOLUME) {
+        volumes.push(json!({"name": TOKEN_VOLUME, "projected": {"defaultMode": 420, "sources": [
+            {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+            {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+            {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}}
+        ]}}));
+    }
+    for list in ["initContainers", "containers"] {
+        let Some(Value::Array(items)) = spec.get_mut(list) else {
+            continue;
+        };
+        for c in items {
+            let mounts = c
+                .as_object_mut()
+                .unwrap()
+                .entry("volumeMounts")
+                .or_insert(json!([]))
+                .as_array_mut()
+                .unwrap();
+            if !mounts.iter().any(|m| m["mountPath"] == PATH) {
+                mounts.push(json!({"name": TOKEN_VOLUME, "readOnly": true, "mountPath": PATH}));
+            }
+        }
+    }
+}
+
+/// The pod as the API server hands it to a webhook: defaulted, then admitted by the
+/// ServiceAccount plugin.
+pub fn as_apiserver_sends(pod: &Value) -> Value {
+    let mut pod = pod.clone();
+    apiserver_defaults(&mut pod);
+    serviceaccount_admission(&mut pod);
+    pod
 }

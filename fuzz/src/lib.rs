@@ -1,0 +1,224 @@
+//! What each fuzz target does with one input, and the checks that turn a wrong answer
+//! (not only a panic) into a crash libFuzzer reports.
+//!
+//! The targets in `fuzz_targets/` only call these functions. `tests/fuzz_regressions.rs`
+//! includes this file too, so the committed seed corpus and every minimised crash are
+//! replayed by a plain `cargo test` on stable Rust, without cargo-fuzz.
+
+use std::sync::OnceLock;
+
+use base64::Engine as _;
+use ciguard::{
+    ValidPolicy,
+    admission::{self, Endpoint},
+    merge::{self, PatchOp},
+    policy::load,
+    workload,
+};
+use serde_json::Value;
+
+/// What a target does with one input.
+pub type Target = fn(&[u8]);
+
+/// The targets, by name, as in `fuzz/Cargo.toml` and `fuzz/corpus/<name>/`.
+pub const TARGETS: [(&str, Target); 4] = [
+    ("policy_load", policy_load),
+    ("input_reader", input_reader),
+    ("render", render),
+    ("admission", admission),
+];
+
+/// The pod `policy_load` renders with every policy that loads.
+const POD: &str = include_str!("../../examples/gitlab-runner/build-pod.yaml");
+
+/// The policies `render` and `admission` choose from (by the input's first byte): the
+/// builtin one, two shipped examples and a `deny` policy with an allowlist.
+pub fn policies() -> &'static [ValidPolicy] {
+    static POLICIES: OnceLock<Vec<ValidPolicy>> = OnceLock::new();
+    POLICIES.get_or_init(|| {
+        let mut out = vec![ValidPolicy::builtin()];
+        for (name, text) in [
+            (
+                "gitlab-runner.yaml",
+                include_str!("../../examples/policies/gitlab-runner.yaml"),
+            ),
+            ("tekton.yaml", include_str!("../../examples/policies/tekton.yaml")),
+            (
+                "deny-root.yaml",
+                include_str!("../../tests/data/policies/deny-root.yaml"),
+            ),
+        ] {
+            match load::from_str(text, name) {
+                Ok(p) => out.push(p),
+                Err(e) => panic!("fuzz setup: {name} does not load: {e}"),
+            }
+        }
+        out
+    })
+}
+
+/// The policy loader: any text into `policy::load::from_str`. A policy that loads then
+/// renders a real CI pod, so the merge engine sees every policy the loader accepts.
+pub fn policy_load(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match load::from_str(text, "fuzz.yaml") {
+        Ok(policy) => {
+            static PODS: OnceLock<Vec<Value>> = OnceLock::new();
+            let pods = PODS.get_or_init(|| match ciguard::source::documents(POD, "pod.yaml") {
+                Ok(docs) => docs,
+                Err(e) => panic!("fuzz setup: the example pod does not parse: {e}"),
+            });
+            for pod in pods {
+                if let Ok(rendered) = merge::render(&policy, pod) {
+                    let _ = rendered.explain();
+                    assert_patch_reproduces(pod, &rendered.patch, &rendered.object);
+                }
+            }
+        }
+        Err(errors) => {
+            let _ = errors.to_string();
+        }
+    }
+}
+
+/// The input reader: any text as one `render`/`check` input (YAML stream, JSON, v1/List),
+/// through `workload::parse_text` (which reads with `source::documents`). Inputs are read
+/// with `read_to_string`, so text that is not UTF-8 never gets that far.
+pub fn input_reader(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match workload::parse_text(text, "fuzz.yaml") {
+        Ok(docs) => {
+            for doc in &docs {
+                let _ = doc.kind();
+                let _ = workload::typed_pod(&doc.object);
+            }
+        }
+        Err(e) => {
+            let _ = e.to_string();
+        }
+    }
+}
+
+/// `render`: the first byte picks a policy, the rest is read as a `render` input and every
+/// document is rendered. The returned RFC 6902 patch must turn the input into the rendered
+/// object.
+pub fn render(data: &[u8]) {
+    let (policy, rest) = pick_policy(data);
+    let Ok(text) = std::str::from_utf8(rest) else {
+        return;
+    };
+    let Ok(docs) = workload::parse_text(text, "fuzz.yaml") else {
+        return;
+    };
+    for doc in &docs {
+        match merge::render(policy, &doc.object) {
+            Ok(rendered) => {
+                let _ = rendered.explain();
+                for w in &rendered.warnings {
+                    let _ = w.message();
+                }
+                if let Some(denial) = &rendered.denial {
+                    let _ = denial.message();
+                }
+                assert_patch_reproduces(&doc.object, &rendered.patch, &rendered.object);
+            }
+            Err(e) => {
+                let _ = e.to_string();
+            }
+        }
+    }
+}
+
+/// The admission handler without HTTP: raw request bytes -> `admission::parse` ->
+/// `decide` -> `respond`; the first byte picks the policy (bits 1..) and the endpoint
+/// (bit 0). The answer must be an AdmissionReview with the request's uid and `allowed` as
+/// decided; a denial carries no patch, and a patch must apply to `request.object`.
+pub fn admission(data: &[u8]) {
+    let Some((&selector, body)) = data.split_first() else {
+        return;
+    };
+    let all = policies();
+    let policy = &all[usize::from(selector >> 1) % all.len()];
+    let endpoint = if selector & 1 == 0 {
+        Endpoint::Mutate
+    } else {
+        Endpoint::Validate
+    };
+    let request = match admission::parse(body) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = e.to_string();
+            return;
+        }
+    };
+    let decision = admission::decide(endpoint, policy, &request);
+    let bytes = match admission::respond(&request, &decision) {
+        Ok(b) => b,
+        Err(e) => panic!("respond failed: {e}"),
+    };
+    let review: Value =
+        serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("the answer is not JSON: {e}"));
+    assert_eq!(review["apiVersion"], "admission.k8s.io/v1");
+    assert_eq!(review["kind"], "AdmissionReview");
+    let response = &review["response"];
+    assert_eq!(
+        response["uid"].as_str(),
+        Some(request.uid.as_str()),
+        "uid not echoed"
+    );
+    assert_eq!(response["allowed"].as_bool(), Some(decision.allowed()));
+    if !decision.allowed() {
+        assert!(response.get("patch").is_none(), "a denial carries a patch");
+    }
+    if let Some(patch) = response.get("patch") {
+        let Some(object) = request.object.as_ref() else {
+            panic!("a patch without request.object");
+        };
+        let text = patch.as_str().unwrap_or_else(|| panic!("patch is not a string"));
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .unwrap_or_else(|e| panic!("patch is not standard base64: {e}"));
+        let ops: json_patch::Patch =
+            serde_json::from_slice(&raw).unwrap_or_else(|e| panic!("patch is not RFC 6902: {e}"));
+        let mut patched = object.value().clone();
+        if let Err(e) = json_patch::patch(&mut patched, &ops) {
+            panic!("the answer's patch does not apply to request.object: {e}");
+        }
+    }
+}
+
+/// Splits an input into the policy its first byte picks and the rest.
+pub fn pick_policy(data: &[u8]) -> (&'static ValidPolicy, &[u8]) {
+    let all = policies();
+    match data.split_first() {
+        Some((b, rest)) => (&all[usize::from(*b) % all.len()], rest),
+        None => (&all[0], data),
+    }
+}
+
+/// Applies `patch` to `input` and checks the result is `expected`: the RFC 6902 patch
+/// ciguard returns must describe exactly the object it rendered.
+pub fn assert_patch_reproduces(input: &Value, patch: &[PatchOp], expected: &Value) {
+    if patch.is_empty() {
+        assert_eq!(
+            input, expected,
+            "no patch, but the rendered object differs from the input"
+        );
+        return;
+    }
+    let ops = serde_json::to_value(patch).unwrap_or_else(|e| panic!("patch does not serialize: {e}"));
+    let ops: json_patch::Patch =
+        serde_json::from_value(ops).unwrap_or_else(|e| panic!("patch is not RFC 6902: {e}"));
+    let mut patched = input.clone();
+    if let Err(e) = json_patch::patch(&mut patched, &ops) {
+        panic!("patch does not apply to its input: {e}\npatch: {ops:?}");
+    }
+    assert_eq!(
+        &patched, expected,
+        "the patch does not produce the rendered object"
+    );
+}
