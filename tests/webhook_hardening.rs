@@ -58,19 +58,9 @@ impl Setup {
         std::fs::write(&cert, &leaf.cert_pem).unwrap();
         std::fs::write(&key, &leaf.key_pem).unwrap();
         let audit = dir.path().join("audit.jsonl");
-        let mut args = vec![
-            "--policy",
-            p.to_str().unwrap(),
-            "--tls-cert",
-            cert.to_str().unwrap(),
-            "--tls-key",
-            key.to_str().unwrap(),
-            "--audit-log",
-            audit.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
         let client = ca.client();
-        let server = Server::start(&args, &dir.path().join("stderr.log"), Some(&client)).await;
+        let policy_flag = ["--policy", p.to_str().unwrap()];
+        let server = Server::start_tls(&policy_flag, (&cert, &key), &audit, extra, &client).await;
         Setup { dir, server, client }
     }
 

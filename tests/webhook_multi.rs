@@ -52,17 +52,8 @@ impl Setup {
         std::fs::write(&key, &leaf.key_pem).unwrap();
         let audit = dir.path().join("audit.jsonl");
         let client = ca.client();
-        let args = [
-            "--policy-dir",
-            policies.dir.to_str().unwrap(),
-            "--tls-cert",
-            cert.to_str().unwrap(),
-            "--tls-key",
-            key.to_str().unwrap(),
-            "--audit-log",
-            audit.to_str().unwrap(),
-        ];
-        let server = Server::start(&args, &dir.path().join("stderr.log"), Some(&client)).await;
+        let policy_flag = ["--policy-dir", policies.dir.to_str().unwrap()];
+        let server = Server::start_tls(&policy_flag, (&cert, &key), &audit, &[], &client).await;
         Setup {
             dir,
             policies,

@@ -58,17 +58,8 @@ impl Setup {
             tls.path("tls.crt"),
             tls.path("tls.key"),
         );
-        let args = [
-            "--policy",
-            p.to_str().unwrap(),
-            "--tls-cert",
-            c.to_str().unwrap(),
-            "--tls-key",
-            k.to_str().unwrap(),
-            "--audit-log",
-            audit.to_str().unwrap(),
-        ];
-        let server = Server::start(&args, &dir.path().join("stderr.log"), Some(&client)).await;
+        let policy_flag = ["--policy", p.to_str().unwrap()];
+        let server = Server::start_tls(&policy_flag, (&c, &k), &audit, &[], &client).await;
         Setup {
             _dir: dir,
             ca,

@@ -232,6 +232,26 @@ impl Server {
         Self::start_in(Command::new(env!("CARGO_BIN_EXE_ciguard")), args, log, https).await
     }
 
+    /// Starts `serve` over TLS: `policy` are the policy flags (`--policy P`,
+    /// `--policy-dir D`), then the serving certificate and key, the audit log, and `extra`;
+    /// the server's stderr goes to `stderr.log` beside the audit log.
+    pub async fn start_tls(
+        policy: &[&str],
+        (cert, key): (&Path, &Path),
+        audit: &Path,
+        extra: &[&str],
+        client: &reqwest::Client,
+    ) -> Self {
+        let mut args = policy.to_vec();
+        for (flag, path) in [("--tls-cert", cert), ("--tls-key", key), ("--audit-log", audit)] {
+            args.push(flag);
+            args.push(path.to_str().unwrap());
+        }
+        args.extend_from_slice(extra);
+        let log = audit.with_file_name("stderr.log");
+        Self::start(&args, &log, Some(client)).await
+    }
+
     /// Starts the binary under a hard open-file limit of `nofile` (via `sh -c ulimit`).
     pub async fn start_with_nofile(
         nofile: u32,
