@@ -342,6 +342,8 @@ impl Drop for Busy {
 struct Entry {
     activity: Arc<Activity>,
     close: Arc<Notify>,
+    /// Asked to close; it stays counted until its task has dropped the socket.
+    closing: bool,
 }
 
 /// The open connections.
@@ -388,17 +390,20 @@ impl Registry {
         }
     }
 
-    /// Closes the connection first in eviction order; false when every connection has
-    /// a request in flight.
+    /// Asks the connection first in eviction order to close; false when every connection
+    /// has a request in flight or is closing already. The connection stays counted until
+    /// its task has closed the socket, so the count is the descriptors really open.
     fn evict_one(&self) -> bool {
         let mut open = self.lock();
         let victim = open
             .iter()
+            .filter(|(_, e)| !e.closing)
             .filter_map(|(id, e)| Some((e.activity.eviction_key()?, *id)))
             .min()
             .map(|(_, id)| id);
-        match victim.and_then(|id| open.remove(&id)) {
+        match victim.and_then(|id| open.get_mut(&id)) {
             Some(entry) => {
+                entry.closing = true;
                 entry.close.notify_one();
                 true
             }
@@ -470,7 +475,10 @@ async fn accept_loop(
                 continue;
             }
         };
-        while registry.len() >= limits.max_connections && !registry.evict_one() {
+        // At the limit: ask one idle connection to close, and wait until a socket is
+        // really closed (a busy machine may take a while to run the closing task).
+        while registry.len() >= limits.max_connections {
+            registry.evict_one();
             tokio::select! {
                 biased;
                 _ = draining.wait_for(|&d| d) => return,
@@ -483,6 +491,7 @@ async fn accept_loop(
         let registered = registry.register(Entry {
             activity: activity.clone(),
             close: close.clone(),
+            closing: false,
         });
         let conn = Conn {
             app: app.clone(),
