@@ -209,3 +209,43 @@ fn counts<'a>(items: impl Iterator<Item = (&'a str, u64)>) -> String {
         parts.join(", ")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_checks_name_the_three_most_frequent_then_the_rest() {
+        let g = Group {
+            checks: [("a", 1), ("b", 5), ("c", 2), ("d", 2), ("e", 9)]
+                .into_iter()
+                .collect(),
+            ..Group::default()
+        };
+        assert_eq!(top_checks(&g), "e=9, b=5, c=2 +2 more");
+        assert_eq!(top_checks(&Group::default()), "-");
+    }
+
+    #[test]
+    fn table_aligns_columns_and_ends_with_totals() {
+        let report = AuditReport {
+            groups: vec![Group {
+                namespace: String::new(),
+                preset: "generic",
+                pods: 12,
+                changed: 3,
+                denied: 1,
+                checks: [("runAsNonRoot", 1)].into_iter().collect(),
+                requests: [("disallowed-id", 2)].into_iter().collect(),
+            }],
+        };
+        assert_eq!(
+            table(&report),
+            concat!(
+                "NAMESPACE   PRESET    PODS   CHANGED   DENIED   TOP CHECKS       REQUESTS\n",
+                "<none>      generic     12         3        1   runAsNonRoot=1   disallowed-id=2\n",
+                "TOTAL                   12         3        1   runAsNonRoot=1   disallowed-id=2\n",
+            )
+        );
+    }
+}
