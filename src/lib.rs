@@ -21,6 +21,7 @@
 
 #[cfg(feature = "server")]
 pub mod admission;
+pub mod audit;
 pub mod error;
 pub mod import;
 pub mod lint;

@@ -24,6 +24,7 @@ fn help_of_every_command() {
     for cmd in [
         &["render"][..],
         &["check"],
+        &["audit"],
         &["lint"],
         &["import"],
         &["import", "gitlab"],

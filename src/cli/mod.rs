@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand, each a thin shell over the library.
 
+mod audit;
 mod check;
 mod import;
 mod lint;
@@ -27,6 +28,8 @@ enum Command {
     Render(render::Args),
     /// Evaluate pods and workloads against the Pod Security Standards (no mutation)
     Check(check::Args),
+    /// Count pods the policy would change or deny, per namespace and CI system
+    Audit(audit::Args),
     /// Validate a policy and prove it against its Pod Security Standards target
     Lint(lint::Args),
     /// Turn GitLab Runner or Woodpecker settings into a policy
@@ -97,6 +100,7 @@ fn run_command(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Render(args) => render::run(args),
         Command::Check(args) => check::run(args),
+        Command::Audit(args) => audit::run(args),
         Command::Lint(args) => lint::run(args),
         Command::Import(args) => import::run(args),
         #[cfg(feature = "server")]

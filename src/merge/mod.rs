@@ -181,6 +181,9 @@ pub struct Rendered {
     pub patch: Vec<PatchOp>,
     /// Set when the document is rejected.
     pub denial: Option<Denial>,
+    /// The code of each rejected request in [`Denial::requests`], in the same order
+    /// (`onViolation: deny`), so reports can count them as warnings are counted.
+    pub denied_codes: Vec<WarningCode>,
 }
 
 impl Rendered {
@@ -203,6 +206,7 @@ impl Rendered {
             changes: Vec::new(),
             patch: Vec::new(),
             denial: None,
+            denied_codes: Vec::new(),
         }
     }
 }
@@ -349,6 +353,7 @@ pub fn render_with(
         }
         Some(pss::evaluate(&pod.metadata, &pod.spec, policy.pss)).filter(|e| !e.allowed())
     };
+    let (denied_codes, denied): (Vec<WarningCode>, Vec<String>) = denied.into_iter().unzip();
     let denial = (!denied.is_empty() || pss.is_some()).then_some(Denial {
         requests: denied,
         pss,
@@ -361,6 +366,7 @@ pub fn render_with(
         changes,
         patch,
         denial,
+        denied_codes,
     })
 }
 
@@ -376,7 +382,7 @@ fn context_of<'a>(v: Option<&'a Value>, empty: &'a Map<String, Value>) -> Option
 struct Engine<'p, 'o> {
     policy: &'p ValidPolicy,
     warnings: Vec<Warning>,
-    denied: Vec<String>,
+    denied: Vec<(WarningCode, String)>,
     w: Writer<'o>,
 }
 
@@ -391,7 +397,7 @@ impl Engine<'_, '_> {
             }),
             OnViolation::Deny => self
                 .denied
-                .push(format!("{}: {detail}", subject(container.map(|c| &**c)))),
+                .push((code, format!("{}: {detail}", subject(container.map(|c| &**c))))),
         }
     }
 

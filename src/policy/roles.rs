@@ -250,6 +250,38 @@ pub fn role_of(
     }
 }
 
+/// The preset whose pods look like this pod, by SPEC §5's "pod carries" column:
+/// GitLab Runner (label `pod: runner-*`, or regular containers `helper` beside `build`),
+/// Woodpecker (label `woodpecker-ci.org/step`), Tekton (label `tekton.dev/taskRun`),
+/// else [`Preset::Generic`]. Labels are tried before container names, which are weaker
+/// evidence. `containers` are the names of the pod's regular containers.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use ciguard::policy::{Preset, roles::detect_preset};
+///
+/// let labels = BTreeMap::from([("tekton.dev/taskRun".to_string(), "build-run".to_string())]);
+/// assert_eq!(detect_preset(&labels, &["step-build"]), Preset::Tekton);
+/// assert_eq!(detect_preset(&BTreeMap::new(), &["build", "helper"]), Preset::GitlabRunner);
+/// assert_eq!(detect_preset(&BTreeMap::new(), &["build"]), Preset::Generic);
+/// ```
+pub fn detect_preset<S: AsRef<str>>(labels: &BTreeMap<String, String>, containers: &[S]) -> Preset {
+    if labels.get("pod").is_some_and(|v| v.starts_with("runner-")) {
+        return Preset::GitlabRunner;
+    }
+    if labels.contains_key("woodpecker-ci.org/step") {
+        return Preset::Woodpecker;
+    }
+    if labels.contains_key("tekton.dev/taskRun") {
+        return Preset::Tekton;
+    }
+    let has = |name: &str| containers.iter().any(|c| c.as_ref() == name);
+    if has("helper") && has("build") {
+        return Preset::GitlabRunner;
+    }
+    Preset::Generic
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,5 +355,30 @@ mod tests {
             role_of(&m, Preset::Generic, &team_b, "git-helper", C),
             Role::Build
         );
+    }
+    #[rstest]
+    #[case::gitlab_label(&[("pod", "runner-x8k-project-42-concurrent-0")], &["build"], Preset::GitlabRunner)]
+    #[case::gitlab_label_not_runner(&[("pod", "web-0")], &["app"], Preset::Generic)]
+    #[case::gitlab_containers(&[], &["build", "helper", "svc-0"], Preset::GitlabRunner)]
+    #[case::helper_alone(&[], &["helper"], Preset::Generic)]
+    #[case::build_alone(&[], &["build"], Preset::Generic)]
+    #[case::woodpecker(&[("woodpecker-ci.org/step", "test")], &["wp-01-0"], Preset::Woodpecker)]
+    #[case::woodpecker_clone(&[("woodpecker-ci.org/step", "clone")], &["wp-01-0"], Preset::Woodpecker)]
+    #[case::tekton(&[("tekton.dev/taskRun", "build-run")], &["step-build"], Preset::Tekton)]
+    #[case::tekton_task_only(&[("tekton.dev/task", "build")], &["step-build"], Preset::Generic)]
+    #[case::label_beats_containers(&[("tekton.dev/taskRun", "r")], &["build", "helper"], Preset::Tekton)]
+    #[case::arc_runner(&[("app.kubernetes.io/part-of", "gha-runner-scale-set")], &["runner"], Preset::Generic)]
+    #[case::arc_hook(&[("runner-pod", "arc-runner-set-runner-m4t7w")], &["job"], Preset::Generic)]
+    #[case::nothing(&[], &[], Preset::Generic)]
+    fn detects_presets(
+        #[case] labels: &[(&str, &str)],
+        #[case] containers: &[&str],
+        #[case] expected: Preset,
+    ) {
+        let labels = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(detect_preset(&labels, containers), expected);
     }
 }

@@ -1,0 +1,251 @@
+//! `ciguard audit`: what the policy would do to pods that already run.
+//!
+//! Every document that carries a pod is rendered with the policy and counted per
+//! namespace and detected preset (the library's [`ciguard::audit`]). Text output is an
+//! aligned table with a totals line; `-o json` is one object, `{"groups":[…]}`. Exit 1
+//! when any pod would be denied.
+
+use std::{fmt::Write as _, io::Write as _};
+
+use anyhow::{Context, anyhow};
+use ciguard::{
+    ValidPolicy,
+    audit::{Audit, AuditReport, Group},
+    workload::{self, Document, WorkloadError},
+};
+
+use super::Outcome;
+
+/// Arguments of `ciguard audit`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Policy file (default: the built-in policy)
+    #[arg(long)]
+    policy: Option<String>,
+    /// Output format
+    #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
+    output: Format,
+    /// Files, directories (recursing into *.yaml, *.yml, *.json) or - for stdin
+    /// (`kubectl get pods -A -o json | ciguard audit -`)
+    #[arg(required = true)]
+    inputs: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+/// How many checks the text table names per row before `+N`.
+const TOP_CHECKS: usize = 3;
+
+/// Runs `ciguard audit`.
+pub fn run(args: Args) -> anyhow::Result<Outcome> {
+    let policy = super::load_policy(args.policy.as_deref())?;
+    let mut audit = Audit::new(&policy);
+    let mut documents = 0usize;
+    let mut carriers = 0usize;
+    for unit in workload::expand_inputs(&args.inputs)? {
+        let docs = workload::read_input(&unit)?;
+        documents += docs.len();
+        carriers += audit_docs(&policy, &mut audit, docs)?;
+    }
+    if documents == 0 {
+        return Err(WorkloadError::NoObjects.into());
+    }
+    let report = audit.finish();
+
+    let mut out = Vec::new();
+    match args.output {
+        Format::Text => out.extend_from_slice(table(&report).as_bytes()),
+        Format::Json => {
+            serde_json::to_writer(&mut out, &report)?;
+            writeln!(out)?;
+        }
+    }
+    super::write_stdout(&out)?;
+    if carriers == 0 {
+        eprintln!("warning: no pod or workload with a pod template in the inputs");
+    }
+    Ok(if report.any_denied() {
+        Outcome::Denied
+    } else {
+        Outcome::Success
+    })
+}
+
+/// Counts the documents of one input into `audit`, on every core when there are many;
+/// each document is dropped once counted. Returns how many carry a pod. The first error
+/// in input order wins.
+fn audit_docs(policy: &ValidPolicy, audit: &mut Audit<'_>, docs: Vec<Document>) -> anyhow::Result<usize> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let chunk = docs.len().div_ceil(threads).max(256);
+    if docs.len() <= chunk {
+        return audit_chunk(audit, docs);
+    }
+    let mut chunks: Vec<Vec<Document>> = Vec::new();
+    let mut docs = docs.into_iter();
+    loop {
+        let part: Vec<Document> = docs.by_ref().take(chunk).collect();
+        if part.is_empty() {
+            break;
+        }
+        chunks.push(part);
+    }
+    let results: Vec<anyhow::Result<(Audit<'_>, usize)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|part| {
+                scope.spawn(move || {
+                    let mut a = Audit::new(policy);
+                    let n = audit_chunk(&mut a, part)?;
+                    Ok((a, n))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow!("a worker thread failed")))
+            })
+            .collect()
+    });
+    let mut carriers = 0;
+    for r in results {
+        let (a, n) = r?;
+        audit.absorb(a);
+        carriers += n;
+    }
+    Ok(carriers)
+}
+
+fn audit_chunk(audit: &mut Audit<'_>, docs: Vec<Document>) -> anyhow::Result<usize> {
+    let mut carriers = 0;
+    for doc in docs {
+        let counted = audit
+            .add(&doc.object)
+            .with_context(|| format!("{}#{}", doc.source, doc.index))?;
+        carriers += usize::from(counted);
+    }
+    Ok(carriers)
+}
+
+/// The report as an aligned table: a header, one row per group, a totals line.
+fn table(report: &AuditReport) -> String {
+    let header = [
+        "NAMESPACE",
+        "PRESET",
+        "PODS",
+        "CHANGED",
+        "DENIED",
+        "TOP CHECKS",
+        "REQUESTS",
+    ]
+    .map(String::from);
+    let mut rows = vec![header];
+    for g in &report.groups {
+        let namespace = if g.namespace.is_empty() {
+            "<none>".to_string()
+        } else {
+            g.namespace.clone()
+        };
+        rows.push(row(namespace, g.preset.to_string(), g));
+    }
+    rows.push(row("TOTAL".into(), String::new(), &report.totals()));
+
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for r in &rows {
+        let mut line = String::new();
+        for (i, cell) in r.iter().enumerate() {
+            let w = widths[i];
+            // Counts are right-aligned, text left-aligned; three spaces between columns.
+            let _ = match i {
+                2..=4 => write!(line, "{cell:>w$}   "),
+                _ => write!(line, "{cell:<w$}   "),
+            };
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn row(namespace: String, preset: String, g: &Group) -> [String; 7] {
+    [
+        namespace,
+        preset,
+        g.pods.to_string(),
+        g.changed.to_string(),
+        g.denied.to_string(),
+        top_checks(g),
+        counts(g.requests.iter().map(|(k, n)| (*k, *n))),
+    ]
+}
+
+/// The most frequent checks, most frequent first (ties by ID), then `+N more`.
+fn top_checks(g: &Group) -> String {
+    let mut checks: Vec<(&str, u64)> = g.checks.iter().map(|(k, n)| (*k, *n)).collect();
+    checks.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let rest = checks.len().saturating_sub(TOP_CHECKS);
+    checks.truncate(TOP_CHECKS);
+    let mut text = counts(checks.into_iter());
+    if rest > 0 {
+        let _ = write!(text, " +{rest} more");
+    }
+    text
+}
+
+/// `a=1, b=2`, or `-` when empty.
+fn counts<'a>(items: impl Iterator<Item = (&'a str, u64)>) -> String {
+    let parts: Vec<String> = items.map(|(k, n)| format!("{k}={n}")).collect();
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_checks_name_the_three_most_frequent_then_the_rest() {
+        let g = Group {
+            checks: [("a", 1), ("b", 5), ("c", 2), ("d", 2), ("e", 9)]
+                .into_iter()
+                .collect(),
+            ..Group::default()
+        };
+        assert_eq!(top_checks(&g), "e=9, b=5, c=2 +2 more");
+        assert_eq!(top_checks(&Group::default()), "-");
+    }
+
+    #[test]
+    fn table_aligns_columns_and_ends_with_totals() {
+        let report = AuditReport {
+            groups: vec![Group {
+                namespace: String::new(),
+                preset: "generic",
+                pods: 12,
+                changed: 3,
+                denied: 1,
+                checks: [("runAsNonRoot", 1)].into_iter().collect(),
+                requests: [("disallowed-id", 2)].into_iter().collect(),
+            }],
+        };
+        assert_eq!(
+            table(&report),
+            concat!(
+                "NAMESPACE   PRESET    PODS   CHANGED   DENIED   TOP CHECKS       REQUESTS\n",
+                "<none>      generic     12         3        1   runAsNonRoot=1   disallowed-id=2\n",
+                "TOTAL                   12         3        1   runAsNonRoot=1   disallowed-id=2\n",
+            )
+        );
+    }
+}
