@@ -180,15 +180,7 @@ impl<'p> Audit<'p> {
 
 /// The preset a pod carrier's pod looks like: its pod labels and regular containers.
 fn preset_of(object: &Value, kind: WorkloadKind) -> crate::policy::Preset {
-    let labels: BTreeMap<String, String> = workload::at(object, kind.metadata_path())
-        .and_then(|m| m.get("labels"))
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                .collect()
-        })
-        .unwrap_or_default();
+    let labels = workload::pod_labels(object, kind);
     let names: Vec<&str> = workload::at(object, kind.spec_path())
         .and_then(|s| s.get("containers"))
         .and_then(Value::as_array)

@@ -2,7 +2,7 @@
 //! and the pod template inside each kind that carries one.
 
 use std::{
-    collections::HashSet,
+    collections::{BTreeMap, HashSet},
     io::Read,
     path::{Path, PathBuf},
 };
@@ -188,6 +188,20 @@ pub fn at<'v>(mut v: &'v Value, keys: &[&str]) -> Option<&'v Value> {
         v = v.as_object()?.get(*k)?;
     }
     Some(v)
+}
+
+/// The labels of the pod an object carries (a Pod's own, a workload's template's); values
+/// that are not strings are left out.
+pub fn pod_labels(object: &Value, kind: WorkloadKind) -> BTreeMap<String, String> {
+    at(object, kind.metadata_path())
+        .and_then(|m| m.get("labels"))
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The value at a path of object keys, mutably.

@@ -14,7 +14,7 @@ mod validity;
 mod workdir;
 mod writer;
 
-use std::{borrow::Cow, collections::BTreeMap, sync::Arc};
+use std::{borrow::Cow, sync::Arc};
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -262,15 +262,7 @@ pub fn render_with(
     let spec = workload::at(object, kind.spec_path())
         .and_then(Value::as_object)
         .ok_or_else(|| err(spec_ptr.into(), "expected the pod spec, an object"))?;
-    let labels: BTreeMap<String, String> = workload::at(object, kind.metadata_path())
-        .and_then(|m| m.get("labels"))
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                .collect()
-        })
-        .unwrap_or_default();
+    let labels = workload::pod_labels(object, kind);
     let empty = Map::new();
     let job_pod = context_of(spec.get("securityContext"), &empty)
         .ok_or_else(|| err(format!("{spec_ptr}/securityContext"), "expected an object"))?;
