@@ -109,11 +109,7 @@ pub fn input_reader(data: &[u8]) {
 /// document is rendered. The returned RFC 6902 patch must turn the input into the rendered
 /// object.
 pub fn render(data: &[u8]) {
-    let (policy, rest) = pick_policy(data);
-    let Ok(text) = std::str::from_utf8(rest) else {
-        return;
-    };
-    let Ok(docs) = workload::parse_text(text, "fuzz.yaml") else {
+    let Some((policy, docs)) = policy_and_documents(data) else {
         return;
     };
     for doc in &docs {
@@ -139,11 +135,7 @@ pub fn render(data: &[u8]) {
 /// gets no patch (the mutating webhook is called again with its own output under
 /// `reinvocationPolicy: IfNeeded`). Same input layout and seeds as [`render`].
 pub fn render_idempotent(data: &[u8]) {
-    let (policy, rest) = pick_policy(data);
-    let Ok(text) = std::str::from_utf8(rest) else {
-        return;
-    };
-    let Ok(docs) = workload::parse_text(text, "fuzz.yaml") else {
+    let Some((policy, docs)) = policy_and_documents(data) else {
         return;
     };
     for doc in &docs {
@@ -238,6 +230,15 @@ pub fn admission(data: &[u8]) {
             second.patch
         );
     }
+}
+
+/// The policy picked by the first byte, and the rest read as a `render` input; `None`
+/// when the rest is not UTF-8 or not readable.
+fn policy_and_documents(data: &[u8]) -> Option<(&'static ValidPolicy, Vec<workload::Document>)> {
+    let (policy, rest) = pick_policy(data);
+    let text = std::str::from_utf8(rest).ok()?;
+    let docs = workload::parse_text(text, "fuzz.yaml").ok()?;
+    Some((policy, docs))
 }
 
 /// Splits an input into the policy its first byte picks and the rest.

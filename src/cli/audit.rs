@@ -24,17 +24,11 @@ pub struct Args {
     policy: Option<String>,
     /// Output format
     #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
-    output: Format,
+    output: super::TextOrJson,
     /// Files, directories (recursing into *.yaml, *.yml, *.json) or - for stdin
     /// (`kubectl get pods -A -o json | ciguard audit -`)
     #[arg(required = true)]
     inputs: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum Format {
-    Text,
-    Json,
 }
 
 /// How many checks the text table names per row before `+N`.
@@ -58,8 +52,8 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
 
     let mut out = Vec::new();
     match args.output {
-        Format::Text => out.extend_from_slice(table(&report).as_bytes()),
-        Format::Json => {
+        super::TextOrJson::Text => out.extend_from_slice(table(&report).as_bytes()),
+        super::TextOrJson::Json => {
             serde_json::to_writer(&mut out, &report)?;
             writeln!(out)?;
         }

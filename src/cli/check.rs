@@ -30,16 +30,10 @@ pub struct Args {
     version: Option<String>,
     /// Output format
     #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
-    output: Format,
+    output: super::TextOrJson,
     /// Files, directories (recursing into *.yaml, *.yml, *.json) or - for stdin
     #[arg(required = true)]
     inputs: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum Format {
-    Text,
-    Json,
 }
 
 /// `check -o json`: `{"results":[…]}`.
@@ -77,7 +71,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
 
     let mut stdout = Vec::new();
     match args.output {
-        Format::Text => {
+        super::TextOrJson::Text => {
             for (doc, eval) in &evaluated {
                 let verdict = if eval.allowed() {
                     "allowed".to_string()
@@ -87,7 +81,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                 writeln!(stdout, "{}: {verdict}", label(doc))?;
             }
         }
-        Format::Json => {
+        super::TextOrJson::Json => {
             let results = evaluated
                 .iter()
                 .map(|(doc, eval)| json_result(doc, eval))

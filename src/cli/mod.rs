@@ -143,6 +143,13 @@ pub fn load_policy(path: Option<&str>) -> anyhow::Result<ciguard::ValidPolicy> {
     }
 }
 
+/// `-o text|json` of `check` and `audit`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum TextOrJson {
+    Text,
+    Json,
+}
+
 /// `--policy P…` or `--policy-dir DIR`: a set of policies (`serve`, `webhook-config`).
 #[derive(Debug, clap::Args)]
 #[group(required = true, multiple = false)]
