@@ -63,40 +63,43 @@ fn policy() -> impl Strategy<Value = (Value, ValidPolicy)> {
         profiles(),
         profiles(),
         // SPEC §5: hostUsers (default, enforced), forcedUser (home, writableTmp).
-        (proptest::option::of(any::<bool>()), proptest::option::of(any::<bool>())),
+        (
+            proptest::option::of(any::<bool>()),
+            proptest::option::of(any::<bool>()),
+        ),
         proptest::option::of((any::<bool>(), any::<bool>())),
         any::<bool>(),
     )
         .prop_map(|(mut pod, containers, init, host_users, forced, allow_root)| {
-        let mut default = json!({"runAsUser": 1000, "runAsGroup": 1000});
-        if let Some(h) = host_users.0 {
-            default["hostUsers"] = json!(h);
-        }
-        if let Some(h) = host_users.1 {
-            pod.insert("hostUsers".into(), json!(h));
-        }
-        let mut text = json!({
-            "apiVersion": "ciguard.io/v1alpha1", "kind": "SecurityPolicy",
-            "metadata": {"name": "props"},
-            "spec": {
-                "preset": "generic",
-                "pss": {"level": "privileged", "version": "latest"},
-                "pod": {"default": default, "enforced": pod},
-                "containers": {"enforced": containers},
-                "init": {"enforced": init},
-                "allowRootInUserNamespace": allow_root,
-                "allowedCapabilities": ["NET_BIND_SERVICE"],
+            let mut default = json!({"runAsUser": 1000, "runAsGroup": 1000});
+            if let Some(h) = host_users.0 {
+                default["hostUsers"] = json!(h);
             }
-        });
-        if let Some((home, tmp)) = forced {
-            text["spec"]["forcedUser"] = json!({"writableTmp": tmp});
-            if home {
-                text["spec"]["forcedUser"]["home"] = json!("/tmp");
+            if let Some(h) = host_users.1 {
+                pod.insert("hostUsers".into(), json!(h));
             }
-        }
-        let policy = load::from_str(&text.to_string(), "props.json").unwrap();
-        (text, policy)
-    })
+            let mut text = json!({
+                "apiVersion": "ciguard.io/v1alpha1", "kind": "SecurityPolicy",
+                "metadata": {"name": "props"},
+                "spec": {
+                    "preset": "generic",
+                    "pss": {"level": "privileged", "version": "latest"},
+                    "pod": {"default": default, "enforced": pod},
+                    "containers": {"enforced": containers},
+                    "init": {"enforced": init},
+                    "allowRootInUserNamespace": allow_root,
+                    "allowedCapabilities": ["NET_BIND_SERVICE"],
+                }
+            });
+            if let Some((home, tmp)) = forced {
+                text["spec"]["forcedUser"] = json!({"writableTmp": tmp});
+                if home {
+                    text["spec"]["forcedUser"]["home"] = json!("/tmp");
+                }
+            }
+            let policy = load::from_str(&text.to_string(), "props.json").unwrap();
+            (text, policy)
+        })
 }
 
 fn container(i: usize) -> impl Strategy<Value = Value> {
@@ -128,10 +131,16 @@ fn container(i: usize) -> impl Strategy<Value = Value> {
                 c["env"] = json!([{"name": "HOME", "value": "/home/ci"}]);
             }
             if tmp {
-                c["volumeMounts"].as_array_mut().unwrap().push(json!({"name": "builds", "mountPath": "/tmp", "subPath": "tmp"}));
+                c["volumeMounts"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"name": "builds", "mountPath": "/tmp", "subPath": "tmp"}));
             }
             if add {
-                ctx.insert("capabilities".into(), json!({"add": ["NET_BIND_SERVICE", "NET_ADMIN"]}));
+                ctx.insert(
+                    "capabilities".into(),
+                    json!({"add": ["NET_BIND_SERVICE", "NET_ADMIN"]}),
+                );
             }
             if !ctx.is_empty() {
                 c["securityContext"] = Value::Object(ctx);

@@ -142,7 +142,10 @@ fn real_cluster_keys() -> impl Strategy<
     ),
 > {
     (
-        (proptest::option::of(any::<bool>()), proptest::option::of(any::<bool>())),
+        (
+            proptest::option::of(any::<bool>()),
+            proptest::option::of(any::<bool>()),
+        ),
         any::<bool>(),
         proptest::option::of(proptest::sample::subsequence(
             &["NET_BIND_SERVICE", "cap_kill", "CAP_NET_RAW"][..],
@@ -230,7 +233,8 @@ fn pod_strategy() -> impl Strategy<Value = Value> {
                 p["spec"]["containers"][0]["env"] = json!([{"name": "HOME", "value": "/root"}]);
             }
             if tmp {
-                p["spec"]["containers"][1]["volumeMounts"] = json!([{"name": "scratch", "mountPath": "/tmp"}]);
+                p["spec"]["containers"][1]["volumeMounts"] =
+                    json!([{"name": "scratch", "mountPath": "/tmp"}]);
             }
             p["spec"]["initContainers"][0]["securityContext"] = ctxs[0].clone();
             for i in 0..3 {

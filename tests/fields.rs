@@ -98,7 +98,9 @@ fn host_users_precedence_and_validity(
     #[case] expect: Option<bool>,
     #[case] dropped: Option<&str>,
 ) {
-    let p = policy(&format!("  pod:\n    default: {default}\n    enforced: {enforced}\n"));
+    let p = policy(&format!(
+        "  pod:\n    default: {default}\n    enforced: {enforced}\n"
+    ));
     let mut s = job.clone();
     s["containers"] = json!([{"name": "build", "image": "alpine"}]);
     let r = stable(&p, &pod(s));
@@ -130,7 +132,12 @@ fn enforced_host_users_denies_a_host_namespace_under_deny() {
         &pod(json!({"hostNetwork": true, "containers": [{"name": "build", "image": "alpine"}]})),
     );
     let d = r.denial.expect("denied");
-    assert!(d.message().contains("hostNetwork true cannot stand with hostUsers false from pod.enforced"), "{}", d.message());
+    assert!(
+        d.message()
+            .contains("hostNetwork true cannot stand with hostUsers false from pod.enforced"),
+        "{}",
+        d.message()
+    );
 }
 
 // SPEC §5, allowedCapabilities; the same-layer rule is GitLab Runner's `cap_add` +
@@ -146,11 +153,15 @@ fn capability_add_is_filtered_with_a_warning(
     #[case] expect: Option<Value>,
     #[case] warnings: usize,
 ) {
-    let p = policy(&format!("  allowedCapabilities: {allowed}\n  containers:\n    enforced: {{capabilities: {{drop: [ALL]}}}}\n"));
+    let p = policy(&format!(
+        "  allowedCapabilities: {allowed}\n  containers:\n    enforced: {{capabilities: {{drop: [ALL]}}}}\n"
+    ));
     let add: Value = serde_saphyr::from_str(add).unwrap();
     let r = stable(
         &p,
-        &pod(json!({"containers": [{"name": "build", "image": "alpine", "securityContext": {"capabilities": {"add": add}}}]})),
+        &pod(
+            json!({"containers": [{"name": "build", "image": "alpine", "securityContext": {"capabilities": {"add": add}}}]}),
+        ),
     );
     let caps = &container(&r, "build")["securityContext"]["capabilities"];
     assert_eq!(caps.get("add").cloned(), expect);
@@ -167,11 +178,19 @@ fn capability_outside_the_list_is_denied_under_deny() {
     let p = policy("  onViolation: deny\n  allowedCapabilities: [NET_BIND_SERVICE]\n");
     let r = render(
         &p,
-        &pod(json!({"containers": [{"name": "build", "image": "alpine", "securityContext": {"capabilities": {"add": ["NET_ADMIN"]}}}]})),
+        &pod(
+            json!({"containers": [{"name": "build", "image": "alpine", "securityContext": {"capabilities": {"add": ["NET_ADMIN"]}}}]}),
+        ),
     );
     let d = r.denial.expect("denied");
     assert_eq!(r.denied_codes, vec![WarningCode::DisallowedCapability]);
-    assert!(d.message().contains("capabilities.add \"NET_ADMIN\" is not allowed by allowedCapabilities [NET_BIND_SERVICE]"), "{}", d.message());
+    assert!(
+        d.message().contains(
+            "capabilities.add \"NET_ADMIN\" is not allowed by allowedCapabilities [NET_BIND_SERVICE]"
+        ),
+        "{}",
+        d.message()
+    );
 }
 
 #[rstest]
@@ -189,11 +208,21 @@ fn admin_layers_bypass_the_capability_list(#[case] section: &str, #[case] expect
         &p,
         &pod(json!({"containers": [{"name": "build", "image": "alpine", "securityContext": job}]})),
     );
-    assert_eq!(container(&r, "build")["securityContext"]["capabilities"]["add"], expect);
-    assert!(r.warnings.iter().all(|w| w.code != WarningCode::DisallowedCapability), "{:?}", r.warnings);
+    assert_eq!(
+        container(&r, "build")["securityContext"]["capabilities"]["add"],
+        expect
+    );
+    assert!(
+        r.warnings
+            .iter()
+            .all(|w| w.code != WarningCode::DisallowedCapability),
+        "{:?}",
+        r.warnings
+    );
 }
 
-const FORCED: &str = "  forcedUser: {home: /tmp, writableTmp: true}\n  pod:\n    default: {runAsUser: 1000}\n";
+const FORCED: &str =
+    "  forcedUser: {home: /tmp, writableTmp: true}\n  pod:\n    default: {runAsUser: 1000}\n";
 
 #[test]
 fn home_and_tmp_are_injected_once() {
@@ -205,14 +234,33 @@ fn home_and_tmp_are_injected_once() {
     let r = stable(&p, &input);
     for name in ["build", "svc"] {
         let c = container(&r, name);
-        let homes: Vec<_> = c["env"].as_array().unwrap().iter().filter(|e| e["name"] == "HOME").collect();
+        let homes: Vec<_> = c["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["name"] == "HOME")
+            .collect();
         assert_eq!(homes, vec![&json!({"name": "HOME", "value": "/tmp"})]);
-        assert_eq!(c["volumeMounts"], json!([{"name": "ciguard-tmp", "mountPath": "/tmp"}]));
+        assert_eq!(
+            c["volumeMounts"],
+            json!([{"name": "ciguard-tmp", "mountPath": "/tmp"}])
+        );
     }
-    assert_eq!(spec(&r)["volumes"], json!([{"name": "ciguard-tmp", "emptyDir": {}}]));
-    assert_eq!(container(&r, "build")["env"][0], json!({"name": "CI", "value": "true"}));
+    assert_eq!(
+        spec(&r)["volumes"],
+        json!([{"name": "ciguard-tmp", "emptyDir": {}}])
+    );
+    assert_eq!(
+        container(&r, "build")["env"][0],
+        json!({"name": "CI", "value": "true"})
+    );
     let explain = r.explain();
-    assert!(explain.contains("spec.containers[build].env[HOME] = {\"name\":\"HOME\",\"value\":\"/tmp\"}  <- forcedUser"), "{explain}");
+    assert!(
+        explain.contains(
+            "spec.containers[build].env[HOME] = {\"name\":\"HOME\",\"value\":\"/tmp\"}  <- forcedUser"
+        ),
+        "{explain}"
+    );
     assert!(explain.contains("spec.volumes[ciguard-tmp] = "), "{explain}");
 }
 
@@ -243,11 +291,23 @@ fn forced_user_only_where_the_policy_set_the_uid(
     let own_home = c["env"].as_array().and_then(|e| e.first()).cloned();
     if injected {
         assert_eq!(home, Some(json!({"name": "HOME", "value": "/tmp"})));
-        assert!(spec(&r)["volumes"].as_array().unwrap().iter().any(|v| v["name"] == "ciguard-tmp"));
+        assert!(
+            spec(&r)["volumes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|v| v["name"] == "ciguard-tmp")
+        );
     } else {
         assert_eq!(home, own_home);
         assert_eq!(out.get("volumeMounts"), c.get("volumeMounts"));
-        assert!(!spec(&r)["volumes"].as_array().unwrap().iter().any(|v| v["name"] == "ciguard-tmp"));
+        assert!(
+            !spec(&r)["volumes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|v| v["name"] == "ciguard-tmp")
+        );
     }
 }
 
@@ -281,18 +341,35 @@ fn workdir_init_follows_the_pods_profiles() {
     }));
     let r = stable(&p, &input);
     let ctx = &spec(&r)["initContainers"][0]["securityContext"];
-    assert_eq!(ctx["seccompProfile"], json!({"type": "Localhost", "localhostProfile": "ci.json"}));
-    assert_eq!(ctx["appArmorProfile"], json!({"type": "Localhost", "localhostProfile": "ci"}));
+    assert_eq!(
+        ctx["seccompProfile"],
+        json!({"type": "Localhost", "localhostProfile": "ci.json"})
+    );
+    assert_eq!(
+        ctx["appArmorProfile"],
+        json!({"type": "Localhost", "localhostProfile": "ci"})
+    );
     assert_eq!(ctx["seLinuxOptions"], json!({"level": "s0:c1,c2"}));
 }
 
 #[rstest]
-#[case::bad_capability("  allowedCapabilities: [\"NET BIND\"]\n", "test-policy.yaml:4:25: allowedCapabilities[0] \"NET BIND\": expected a capability name")]
-#[case::relative_home("  forcedUser: {home: tmp}\n", "test-policy.yaml:4:22: forcedUser.home \"tmp\": expected an absolute path")]
+#[case::bad_capability(
+    "  allowedCapabilities: [\"NET BIND\"]\n",
+    "test-policy.yaml:4:25: allowedCapabilities[0] \"NET BIND\": expected a capability name"
+)]
+#[case::relative_home(
+    "  forcedUser: {home: tmp}\n",
+    "test-policy.yaml:4:22: forcedUser.home \"tmp\": expected an absolute path"
+)]
 #[case::host_users_type("  pod:\n    default: {hostUsers: 3}\n", "test-policy.yaml:5:")]
-#[case::unknown_pod_key_lists_host_users("  pod:\n    default: {hostUser: false}\n", "expected one of appArmorProfile, fsGroup, fsGroupChangePolicy, hostUsers,")]
+#[case::unknown_pod_key_lists_host_users(
+    "  pod:\n    default: {hostUser: false}\n",
+    "expected one of appArmorProfile, fsGroup, fsGroupChangePolicy, hostUsers,"
+)]
 fn bad_values(#[case] yaml: &str, #[case] expect: &str) {
     let text = format!("apiVersion: ciguard.io/v1alpha1\nkind: SecurityPolicy\nspec:\n{yaml}");
-    let e = ciguard::policy::load::from_str(&text, "test-policy.yaml").unwrap_err().to_string();
+    let e = ciguard::policy::load::from_str(&text, "test-policy.yaml")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains(expect), "{e}");
 }

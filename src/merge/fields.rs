@@ -227,11 +227,13 @@ pub(crate) fn lookup(name: &str) -> Option<&'static Field> {
 
 /// Whether a path the engine writes is inside a security context: the [`Level::Spec`]
 /// fields and the named list items ciguard adds (`env[HOME]`, `volumeMounts[ciguard-tmp]`,
-/// `volumes[ciguard-tmp]`) are not.
+/// `volumes[ciguard-tmp]`) are not, nor the host namespaces `hostUsers: false` removes.
 pub(crate) fn in_security_context(path: &str) -> bool {
     let head = path.split(['[', '.']).next().unwrap_or(path);
-    !(matches!(head, "env" | "volumeMounts" | "volumes")
-        || lookup(head).is_some_and(|f| f.level == Level::Spec))
+    !(matches!(
+        head,
+        "env" | "volumeMounts" | "volumes" | "hostNetwork" | "hostPID" | "hostIPC"
+    ) || lookup(head).is_some_and(|f| f.level == Level::Spec))
 }
 
 /// Whether a pod-level security-context field exists.

@@ -447,10 +447,9 @@ impl Engine<'_, '_> {
             Value::Array(ids) => ids.clone(),
             single => vec![single.clone()],
         };
-        let (ok, bad): (Vec<Value>, Vec<Value>) =
-            ids.into_iter().partition(|id| {
-                validity::id_allowed(list, id) || (root_in_user_namespace && id.as_i64() == Some(0))
-            });
+        let (ok, bad): (Vec<Value>, Vec<Value>) = ids.into_iter().partition(|id| {
+            validity::id_allowed(list, id) || (root_in_user_namespace && id.as_i64() == Some(0))
+        });
         if bad.is_empty() {
             return;
         }
@@ -687,7 +686,10 @@ impl Engine<'_, '_> {
             {
                 c.drop_winner();
             }
-            if let Some(w) = c.winner().filter(|w| *w.value == Value::Bool(false) && !w.is_job()) {
+            if let Some(w) = c
+                .winner()
+                .filter(|w| *w.value == Value::Bool(false) && !w.is_job())
+            {
                 let origin = w.origin;
                 for key in host_namespaces {
                     let detail = format!(
@@ -725,14 +727,15 @@ impl Engine<'_, '_> {
         };
         let Some(list) = top.value.as_array() else { return };
         let allowed: Vec<String> = allowed.iter().map(|a| capability_name(a)).collect();
-        let offered: Vec<String> =
-            add.0.iter()
-                .filter(|c| !c.is_job())
-                .filter_map(|c| c.value.as_array())
-                .flatten()
-                .filter_map(Value::as_str)
-                .map(capability_name)
-                .collect();
+        let offered: Vec<String> = add
+            .0
+            .iter()
+            .filter(|c| !c.is_job())
+            .filter_map(|c| c.value.as_array())
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(capability_name)
+            .collect();
         let (ok, bad): (Vec<Value>, Vec<Value>) = list.iter().cloned().partition(|cap| {
             cap.as_str().is_some_and(|s| {
                 let n = capability_name(s);

@@ -362,7 +362,10 @@ impl Validator<'_> {
             && !home.starts_with('/')
         {
             let loc = self.at_value("/spec/forcedUser/home");
-            self.invalid(loc, format!("forcedUser.home {home:?}: expected an absolute path"));
+            self.invalid(
+                loc,
+                format!("forcedUser.home {home:?}: expected an absolute path"),
+            );
         }
         let mut maps: Vec<Contexts> = Vec::new();
         for (name, pod_level) in SECTIONS {
