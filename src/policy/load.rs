@@ -8,7 +8,11 @@ use serde::{
 };
 use serde_json::{Map, Value};
 
-use super::{API_VERSION, Contexts, IdSet, KIND, Policy, PolicySpec, Role, ValidPolicy, allowlist::MAX_ID};
+use super::{
+    API_VERSION, Contexts, IdSet, KIND, Policy, PolicySpec, Role, ValidPolicy,
+    allowlist::MAX_ID,
+    exception::{self, ImagePattern, ValidException},
+};
 use crate::{
     error::Location,
     pss::{Level, LevelVersion, Version},
@@ -154,6 +158,7 @@ pub fn empty() -> ValidPolicy {
         containers: Contexts::default(),
         roles: Default::default(),
         workdir_init: Default::default(),
+        exceptions: Vec::new(),
     }
 }
 
@@ -344,6 +349,7 @@ impl Validator<'_> {
             self.invalid(loc, "workdirInit.image is empty, expected an image reference");
         }
         self.match_selectors(spec);
+        let exceptions = self.exceptions(spec);
         let mut maps: Vec<Contexts> = Vec::new();
         for (name, pod_level) in SECTIONS {
             let (default, enforced) = match name {
@@ -385,8 +391,54 @@ impl Validator<'_> {
             containers,
             roles,
             workdir_init,
+            exceptions,
             policy,
         })
+    }
+
+    /// `spec.exceptions`: unique names, image patterns, the `allow` context.
+    fn exceptions(&mut self, spec: &PolicySpec) -> Vec<ValidException> {
+        let mut out = Vec::new();
+        for (i, x) in spec.exceptions.iter().enumerate() {
+            let base = format!("/spec/exceptions/{i}");
+            if x.name.trim().is_empty() {
+                let loc = self.at_value(&format!("{base}/name"));
+                self.invalid(loc, format!("exceptions[{i}].name is empty, expected a name"));
+            } else if let Some(first) = spec.exceptions[..i].iter().position(|e| e.name == x.name) {
+                let loc = self.at_value(&format!("{base}/name"));
+                self.invalid(
+                    loc,
+                    format!(
+                        "exceptions[{i}].name \"{}\" is already the name of exceptions[{first}], expected a unique name",
+                        x.name
+                    ),
+                );
+            }
+            let mut images = Vec::new();
+            for (j, text) in x.images.iter().enumerate() {
+                match text.parse::<ImagePattern>() {
+                    Ok(p) => images.push(p),
+                    Err(e) => {
+                        let loc = self.at_value(&format!("{base}/images/{j}"));
+                        self.invalid(loc, format!("exceptions[{i}].images[{j}] {text:?} {e}"));
+                    }
+                }
+            }
+            let allow = to_map(&x.allow);
+            self.context(&format!("{base}/allow"), &allow, false);
+            for (ptr, message) in exception::allow_problems(&allow) {
+                let loc = self.at_key(&format!("{base}/allow{ptr}"));
+                self.invalid(loc, format!("exceptions[{i}].allow.{message}"));
+            }
+            out.push(ValidException {
+                name: exception::intern(&x.name),
+                roles: x.roles.clone(),
+                images,
+                allow,
+                exempt_checks: x.exempt_checks.clone(),
+            });
+        }
+        out
     }
 
     /// `spec.match`: label selectors as the API server checks them.
@@ -617,7 +669,7 @@ fn expected_fields(parent: &str) -> Vec<&'static str> {
     let grand = parent.rsplit('/').nth(1).unwrap_or("");
     let mut fields: Vec<&str> = match (grand, last) {
         ("pod", "default" | "enforced") => fields_of::<core::PodSecurityContext>().to_vec(),
-        (_, "default" | "enforced") => fields_of::<core::SecurityContext>().to_vec(),
+        (_, "default" | "enforced" | "allow") => fields_of::<core::SecurityContext>().to_vec(),
         (_, "capabilities") => fields_of::<core::Capabilities>().to_vec(),
         (_, "seccompProfile") => fields_of::<core::SeccompProfile>().to_vec(),
         (_, "appArmorProfile") => fields_of::<core::AppArmorProfile>().to_vec(),
