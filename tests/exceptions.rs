@@ -513,3 +513,30 @@ proptest! {
         prop_assert!(twice.patch.is_empty(), "{:?}", twice.patch);
     }
 }
+
+// Woodpecker puts a step's user on the pod: a privileged plugin's root is granted on its
+// container (the exception's doing), the pod-level request meets the pod-level layers.
+#[test]
+fn woodpecker_privileged_plugin_gets_root_on_its_container() {
+    let policy = ciguard::policy::load::from_file(&format!(
+        "{}/examples/policies/woodpecker-plugins.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let pod = common::example("docs/examples/woodpecker-buildx-step.yaml");
+    let r = render(&policy, &pod).unwrap();
+    assert!(r.denial.is_none(), "{:?}", r.denial);
+    let sc = &r.object["spec"]["containers"][0]["securityContext"];
+    assert_eq!(sc["privileged"], json!(true));
+    assert_eq!(sc["runAsUser"], json!(0));
+    assert_eq!(r.object["spec"]["securityContext"]["runAsUser"], json!(1000));
+    let again = render(&policy, &r.object).unwrap();
+    assert!(again.patch.is_empty(), "{:?}", again.patch);
+    // Another image under the same step: nothing granted.
+    let mut other = pod.clone();
+    other["spec"]["containers"][0]["image"] = json!("alpine:3.20");
+    let r = render(&policy, &other).unwrap();
+    let sc = &r.object["spec"]["containers"][0]["securityContext"];
+    assert_eq!(sc["privileged"], json!(false));
+    assert!(sc.get("runAsUser").is_none(), "{sc}");
+}

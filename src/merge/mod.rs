@@ -222,6 +222,8 @@ struct Container<'a> {
     /// `image`, for `spec.exceptions`.
     image: &'a str,
     job: &'a Map<String, Value>,
+    /// The job's pod-level context, which the container inherits (for `spec.exceptions`).
+    job_pod: &'a Map<String, Value>,
 }
 
 /// Whether [`render_with`] evaluates the rendered pod against the policy's Pod Security
@@ -307,6 +309,7 @@ pub fn render_with(
                 role,
                 image: c.get("image").and_then(Value::as_str).unwrap_or_default(),
                 job,
+                job_pod,
             });
         }
     }
@@ -553,13 +556,13 @@ impl Engine<'_, '_> {
         let excepted = crate::policy::exception::applicable(self.policy, c.role, c.image);
         for (i, &field) in CONTAINER_FIELDS.iter().enumerate() {
             let mut cs = fields::container_candidates(self.policy, c.role, c.job, pod_allowed, field);
-            exception::grant(&excepted, c.job, field, &mut cs);
+            exception::grant(&excepted, c.job, c.job_pod, c.role, field, &mut cs);
             cs.absorb_echo(Scope::Containers);
             self.check_request(&mut cs, Some(&c.name), field, Scope::Containers);
             cands[i] = cs;
         }
         let mut add = fields::add_candidates(self.policy, c.role, c.job);
-        exception::grant(&excepted, c.job, "capabilities.add", &mut add);
+        exception::grant(&excepted, c.job, c.job_pod, c.role, "capabilities.add", &mut add);
         self.settle_conflicts(&mut cands, &mut add, &c.name);
         for (i, &field) in CONTAINER_FIELDS.iter().enumerate() {
             self.notice_override(&cands[i], Some(&c.name), field);
