@@ -792,4 +792,38 @@ mod tests {
         .unwrap();
         assert_eq!(p.spec().on_violation, super::super::OnViolation::Deny);
     }
+
+    #[test]
+    fn exceptions_are_checked_with_positions() {
+        let e = errors(&format!(
+            "{HEAD}  exceptions:\n    - name: dind\n      images: [\"docker:\", \"docker:*-dind\"]\n      allow: {{privileged: true, runAsUsr: 0, capabilities: {{drop: [ALL]}}}}\n    - name: dind\n      roles: [builder]\n      images: [\"docker\"]\n"
+        ));
+        let lines: Vec<_> = e.lines().collect();
+        assert!(
+            lines[0].starts_with("p.yaml:9:15: unknown variant `builder`"),
+            "{e}"
+        );
+        let e = errors(&format!(
+            "{HEAD}  exceptions:\n    - name: dind\n      images: [\"docker:\", \"docker:*-dind\"]\n      allow: {{privileged: true, runAsUsr: 0, capabilities: {{drop: [ALL]}}}}\n    - name: dind\n      images: [\"docker\"]\n"
+        ));
+        let lines: Vec<_> = e.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "p.yaml:6:16: exceptions[0].images[0] \"docker:\" has an empty tag, expected an image reference glob such as \"docker:*-dind\"",
+                "p.yaml:7:33: unknown field \"runAsUsr\" in spec.exceptions.0.allow, expected one of allowPrivilegeEscalation, appArmorProfile, capabilities, privileged, procMount, readOnlyRootFilesystem, runAsGroup, runAsNonRoot, runAsUser, seLinuxOptions, seccompProfile, windowsOptions",
+                "p.yaml:7:61: exceptions[0].allow.capabilities.drop cannot be allowed: dropping a capability never needs an exception; allow capabilities.add instead",
+                "p.yaml:8:13: exceptions[1].name \"dind\" is already the name of exceptions[0], expected a unique name",
+            ],
+            "{e}"
+        );
+        let ok = from_str(
+            &format!("{HEAD}  exceptions:\n    - {{name: dind, roles: [service], images: [\"docker:*-dind\"], allow: {{privileged: true}}, exemptChecks: [privileged]}}\n"),
+            "p.yaml",
+        )
+        .unwrap();
+        assert_eq!(ok.exceptions[0].name, "dind");
+        assert!(ok.exceptions[0].applies(Role::Service, "docker.io/library/docker:27-dind"));
+        assert!(!ok.exceptions[0].applies(Role::Build, "docker:27-dind"));
+    }
 }
