@@ -540,3 +540,16 @@ fn woodpecker_privileged_plugin_gets_root_on_its_container() {
     assert_eq!(sc["privileged"], json!(false));
     assert!(sc.get("runAsUser").is_none(), "{sc}");
 }
+
+// SPEC §5's example, as written there.
+#[test]
+fn the_spec_example_loads_and_matches_both_spellings() {
+    let policy = common::policy(
+        "  preset: gitlab-runner\n  exceptions:\n    - name: dind\n      roles: [service]\n      images: [\"docker:*-dind\", \"docker.io/library/docker:*-dind\"]\n      allow: {privileged: true}\n      exemptChecks: [privileged, allowPrivilegeEscalation]\n",
+    );
+    let x = &policy.exceptions[0];
+    for image in ["docker:27-dind", "docker.io/library/docker:27-dind"] {
+        assert!(x.applies(ciguard::policy::Role::Service, image), "{image}");
+    }
+    assert!(!x.applies(ciguard::policy::Role::Build, "docker:27-dind"));
+}
