@@ -619,6 +619,20 @@ fn exceptions(policy: &ValidPolicy, at: At<'_>, out: &mut Vec<Finding>) {
                     location: at(&path),
                     help: Some(format!("{close}check IDs: {}", known.join(", "))),
                 });
+            } else if policy.pss.level != Level::Privileged && !crate::pss::check_runs(policy.pss, check) {
+                out.push(Finding {
+                    code: Code::IneffectiveException,
+                    severity: Severity::Warning,
+                    message: format!(
+                        "{who}: exemptChecks[{j}] {check} does not run at {} (a restricted check replaces it, or it is not defined at that version); exempting from it changes nothing",
+                        policy.pss
+                    ),
+                    location: at(&path),
+                    help: Some(format!(
+                        "exempt from the check that {} reports instead (e.g. capabilities_restricted, seccompProfile_restricted, procMount_restricted)",
+                        policy.pss
+                    )),
+                });
             } else if policy::exception::POD_LEVEL_CHECKS.contains(&check.as_str()) {
                 out.push(Finding {
                     code: Code::IneffectiveException,

@@ -247,6 +247,12 @@ pub fn evaluate_exempting(
     exempt::evaluate(metadata, spec, level_version, exempt)
 }
 
+/// Whether the check `id` runs at a level and version (a baseline check that a restricted
+/// one replaces does not run at `restricted`).
+pub fn check_runs(level_version: LevelVersion, id: &str) -> bool {
+    registry::check_fn(level_version, id).is_some()
+}
+
 /// Every upstream check ID ciguard knows, in registration order.
 pub fn check_ids() -> impl Iterator<Item = &'static str> {
     checks::ALL.iter().map(|c| c.id)
