@@ -34,17 +34,26 @@ pub enum Code {
     HiddenDefault,
     /// A probe pod rendered through the policy still fails its `pss` target.
     PssProbe,
+    /// An exception that no container can match.
+    UnreachableException,
+    /// An exception's `exemptChecks` names a check ID Pod Security does not have.
+    UnknownCheck,
+    /// An exception, or one of its `exemptChecks`, that changes nothing.
+    IneffectiveException,
 }
 
 impl Code {
     /// Every code.
-    pub const ALL: [Code; 6] = [
+    pub const ALL: [Code; 9] = [
         Code::Invalid,
         Code::RootConflict,
         Code::EmptyAllowlist,
         Code::UnreachableMatcher,
         Code::HiddenDefault,
         Code::PssProbe,
+        Code::UnreachableException,
+        Code::UnknownCheck,
+        Code::IneffectiveException,
     ];
 
     /// The code as text.
@@ -56,6 +65,9 @@ impl Code {
             Code::UnreachableMatcher => "unreachable-matcher",
             Code::HiddenDefault => "hidden-default",
             Code::PssProbe => "pss-probe",
+            Code::UnreachableException => "unreachable-exception",
+            Code::UnknownCheck => "unknown-check",
+            Code::IneffectiveException => "ineffective-exception",
         }
     }
 
@@ -73,6 +85,15 @@ impl Code {
             Code::HiddenDefault => "a default that an enforced value always hides",
             Code::PssProbe => {
                 "a plain job pod rendered through the policy still fails the policy's pss target"
+            }
+            Code::UnreachableException => {
+                "an exception that no container can match: no images, no roles, or only roles the preset never gives"
+            }
+            Code::UnknownCheck => {
+                "an exception exempts from a Pod Security check ID that does not exist; nothing is exempted"
+            }
+            Code::IneffectiveException => {
+                "an exception that changes nothing: no allow and no exemptChecks, or a check that judges only the pod"
             }
         }
     }
@@ -147,6 +168,7 @@ pub fn lint(text: &str, file: &str) -> Result<Vec<Finding>, PolicyErrors> {
     unreachable_matchers(&policy, &at, &mut findings);
     hidden_defaults(&policy, &at, &mut findings);
     pss_probes(&policy, &mut findings);
+    exceptions(&policy, &at, &mut findings);
     Ok(findings)
 }
 
@@ -521,5 +543,121 @@ fn pss_probes(policy: &ValidPolicy, out: &mut Vec<Finding>) {
             location: None,
             help: Some(help.join("; ")),
         });
+    }
+}
+
+/// The roles a container can get under the policy: the preset's and the `roles` matchers'.
+fn reachable_roles(policy: &ValidPolicy) -> Vec<Role> {
+    let mut roles: Vec<Role> = policy.spec().preset.rules().iter().map(|r| r.role).collect();
+    roles.extend(policy.spec().roles.iter().map(|m| m.role));
+    roles.sort();
+    roles.dedup();
+    roles
+}
+
+/// Exceptions that can never match a container, exempt from checks that do not exist,
+/// or change nothing.
+fn exceptions(policy: &ValidPolicy, at: At<'_>, out: &mut Vec<Finding>) {
+    let reachable = reachable_roles(policy);
+    let known: Vec<&str> = crate::pss::check_ids().collect();
+    for (i, x) in policy.spec().exceptions.iter().enumerate() {
+        let base = format!("/spec/exceptions/{i}");
+        let who = format!("exceptions[{i}] \"{}\"", x.name);
+        let mut unreachable = |message: String, path: String, help: String| {
+            out.push(Finding {
+                code: Code::UnreachableException,
+                severity: Severity::Warning,
+                message,
+                location: at(&path),
+                help: Some(help),
+            })
+        };
+        if x.images.is_empty() {
+            unreachable(
+                format!("{who} has no images: it matches no container"),
+                format!("{base}/images"),
+                "list the images it is for, e.g. images: [\"docker:*-dind\"]".into(),
+            );
+        }
+        match &x.roles {
+            Some(roles) if roles.is_empty() => unreachable(
+                format!("{who} has an empty roles list: it matches no container"),
+                format!("{base}/roles"),
+                "remove roles to match every role, or name the roles it is for".into(),
+            ),
+            Some(roles) => {
+                for (j, role) in roles.iter().enumerate().filter(|(_, r)| !reachable.contains(r)) {
+                    let preset = policy.spec().preset.as_str();
+                    let have: Vec<&str> = reachable.iter().map(|r| r.as_str()).collect();
+                    unreachable(
+                        format!(
+                            "{who}: no container has the role {role} under preset {preset} (roles: {})",
+                            have.join(", ")
+                        ),
+                        format!("{base}/roles/{j}"),
+                        format!(
+                            "use one of {}, or add a spec.roles matcher that gives {role}",
+                            have.join(", ")
+                        ),
+                    );
+                }
+            }
+            None => {}
+        }
+        for (j, check) in x.exempt_checks.iter().enumerate() {
+            let path = format!("{base}/exemptChecks/{j}");
+            if !known.contains(&check.as_str()) {
+                let close = known
+                    .iter()
+                    .find(|k| k.eq_ignore_ascii_case(check))
+                    .map(|k| format!("did you mean {k}? "))
+                    .unwrap_or_default();
+                out.push(Finding {
+                    code: Code::UnknownCheck,
+                    severity: Severity::Error,
+                    message: format!(
+                        "{who}: exemptChecks[{j}] \"{check}\" is not a Pod Security check ID; it exempts nothing"
+                    ),
+                    location: at(&path),
+                    help: Some(format!("{close}check IDs: {}", known.join(", "))),
+                });
+            } else if policy.pss.level != Level::Privileged && !crate::pss::check_runs(policy.pss, check) {
+                out.push(Finding {
+                    code: Code::IneffectiveException,
+                    severity: Severity::Warning,
+                    message: format!(
+                        "{who}: exemptChecks[{j}] {check} does not run at {} (a restricted check replaces it, or it is not defined at that version); exempting from it changes nothing",
+                        policy.pss
+                    ),
+                    location: at(&path),
+                    help: Some(format!(
+                        "exempt from the check that {} reports instead (e.g. capabilities_restricted, seccompProfile_restricted, procMount_restricted)",
+                        policy.pss
+                    )),
+                });
+            } else if policy::exception::POD_LEVEL_CHECKS.contains(&check.as_str()) {
+                out.push(Finding {
+                    code: Code::IneffectiveException,
+                    severity: Severity::Warning,
+                    message: format!(
+                        "{who}: exemptChecks[{j}] {check} judges pod-level fields only; exempting a container from it changes nothing"
+                    ),
+                    location: at(&path),
+                    help: Some("remove it: exceptions never relax what the pod as a whole asks for".into()),
+                });
+            }
+        }
+        let allows_nothing = x.allow.as_ref().is_none_or(|a| {
+            serde_json::to_value(a).is_ok_and(|v| v.as_object().is_some_and(|m| m.is_empty()))
+        });
+        if allows_nothing && x.exempt_checks.is_empty() {
+            out.push(Finding {
+                code: Code::IneffectiveException,
+                severity: Severity::Warning,
+                message: format!("{who} has neither allow nor exemptChecks: it changes nothing"),
+                location: at(&base),
+                help: Some("add the values these containers may request (allow) or the checks they are exempt from (exemptChecks)".into()),
+            });
+        }
     }
 }

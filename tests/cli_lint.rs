@@ -22,6 +22,8 @@ use rstest::rstest;
 #[case::invalid("invalid")]
 #[case::quoted_values("quoted-values")]
 #[case::ambiguous_ids("ambiguous-ids")]
+#[case::exceptions("exceptions")]
+#[case::exceptions_replaced_check("exceptions-replaced-check")]
 fn each_finding_kind(#[case] name: &str) {
     let out = ciguard()
         .args(["lint", &format!("tests/data/lint/{name}.yaml")])

@@ -432,6 +432,8 @@ fn render_ephemeral(
         role.enforced.clear();
     }
     no_roles.workdir_init.enabled = false;
+    // Exceptions are for the job's containers by role; a debug container has none.
+    no_roles.exceptions.clear();
     let pod = serde_json::json!({
         "apiVersion": "v1",
         "kind": "Pod",
@@ -595,7 +597,7 @@ fn pod_security(policy: &ValidPolicy, object: &Value) -> Result<Option<pss::Eval
     let Some((_, pod)) = workload::typed_pod(object)? else {
         return Ok(None);
     };
-    let evaluation = pss::evaluate(&pod.metadata, &pod.spec, policy.pss);
+    let evaluation = policy.pod_security(&pod.metadata, &pod.spec, policy.pss);
     Ok((!evaluation.allowed()).then_some(evaluation))
 }
 

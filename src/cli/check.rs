@@ -3,12 +3,14 @@
 //! Every document that carries a pod (a Pod, or a workload's pod template) is evaluated
 //! at the policy's `spec.pss`, or at `--level`/`--version`. Text output is one line per
 //! evaluated document; `-o json` is one object, `{"results":[…]}`. Documents that carry no
-//! pod are skipped. Exit 1 when any document is denied.
+//! pod are skipped. Exit 1 when any document is denied. The policy's `exceptions` take
+//! their containers out of their `exemptChecks`.
 
 use std::io::Write;
 
 use anyhow::{Context, anyhow};
 use ciguard::{
+    ValidPolicy,
     pss::{self, Evaluation, Level, LevelVersion, Version},
     workload::{self, Document, Input, WorkloadError, WorkloadKind},
 };
@@ -62,8 +64,9 @@ struct ViolationOut<'a> {
 
 /// Runs `ciguard check`.
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
-    let target = target(&args)?;
-    let checked = check_inputs(&args.inputs, target)?;
+    let policy = super::load_policy(args.policy.as_deref())?;
+    let target = target(&args, &policy)?;
+    let checked = check_inputs(&args.inputs, &policy, target)?;
     let evaluated: Vec<(&Document, &Evaluation)> = checked
         .iter()
         .filter_map(|(doc, eval)| Some((doc, eval.as_ref()?)))
@@ -99,8 +102,8 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
 }
 
 /// The policy's `spec.pss`, with `--level` and `--version` applied over it.
-fn target(args: &Args) -> anyhow::Result<LevelVersion> {
-    let mut target = super::load_policy(args.policy.as_deref())?.pss;
+fn target(args: &Args, policy: &ValidPolicy) -> anyhow::Result<LevelVersion> {
+    let mut target = policy.pss;
     if let Some(level) = &args.level {
         target.level = level.parse::<Level>().map_err(|e| anyhow!("--level: {e}"))?;
     }
@@ -119,17 +122,21 @@ type Checked = (Document, Option<Evaluation>);
 /// `workload::read_inputs` reads them). Files are read, parsed and evaluated on every
 /// core; the first error in input order wins. Inputs with no document at all are an
 /// error, as in `render`.
-fn check_inputs(inputs: &[String], target: LevelVersion) -> anyhow::Result<Vec<Checked>> {
+fn check_inputs(
+    inputs: &[String],
+    policy: &ValidPolicy,
+    target: LevelVersion,
+) -> anyhow::Result<Vec<Checked>> {
     let units = workload::expand_inputs(inputs)?;
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let chunk = units.len().div_ceil(threads).max(64);
     let out = if units.len() <= chunk {
-        check_units(&units, target)?
+        check_units(&units, policy, target)?
     } else {
         let results: Vec<anyhow::Result<Vec<Checked>>> = std::thread::scope(|scope| {
             let handles: Vec<_> = units
                 .chunks(chunk)
-                .map(|part| scope.spawn(move || check_units(part, target)))
+                .map(|part| scope.spawn(move || check_units(part, policy, target)))
                 .collect();
             handles
                 .into_iter()
@@ -152,11 +159,11 @@ fn check_inputs(inputs: &[String], target: LevelVersion) -> anyhow::Result<Vec<C
 }
 
 /// One unit after another: read, parse, evaluate.
-fn check_units(units: &[Input], target: LevelVersion) -> anyhow::Result<Vec<Checked>> {
+fn check_units(units: &[Input], policy: &ValidPolicy, target: LevelVersion) -> anyhow::Result<Vec<Checked>> {
     let mut out = Vec::new();
     for unit in units {
         for doc in workload::read_input(unit)? {
-            let eval = evaluate(&doc, target)?;
+            let eval = evaluate(&doc, policy, target)?;
             out.push((doc, eval));
         }
     }
@@ -164,7 +171,11 @@ fn check_units(units: &[Input], target: LevelVersion) -> anyhow::Result<Vec<Chec
 }
 
 /// Evaluates a document that carries a pod; `None` for the others.
-fn evaluate(doc: &Document, target: LevelVersion) -> anyhow::Result<Option<Evaluation>> {
+fn evaluate(
+    doc: &Document,
+    policy: &ValidPolicy,
+    target: LevelVersion,
+) -> anyhow::Result<Option<Evaluation>> {
     let typed = workload::typed_pod(&doc.object)
         .map_err(|message| anyhow!(message))
         .with_context(|| format!("{}#{}", doc.source, doc.index))?;
@@ -175,7 +186,8 @@ fn evaluate(doc: &Document, target: LevelVersion) -> anyhow::Result<Option<Evalu
         // What the API server defaults on a Pod (not on templates) before PodSecurity.
         pss::apply_pod_defaults(&mut pod.spec);
     }
-    Ok(Some(pss::evaluate(&pod.metadata, &pod.spec, target)))
+    // The policy's exceptions exempt their containers from their checks.
+    Ok(Some(policy.pod_security(&pod.metadata, &pod.spec, target)))
 }
 
 fn json_result<'a>(doc: &'a Document, eval: &'a Evaluation) -> DocResult<'a> {

@@ -46,6 +46,8 @@ pub enum Origin {
         /// Pod, containers or role.
         scope: Scope,
     },
+    /// A policy exception (`spec.exceptions`, by name) that let the job's request stand.
+    Exception(&'static str),
     /// The working-directory init container ciguard adds.
     WorkdirInit,
     /// `spec.forcedUser`: `HOME` and the writable `/tmp` of a container whose uid the
@@ -63,6 +65,8 @@ impl Origin {
     pub(crate) fn rank(self) -> (u8, u8) {
         match self {
             Origin::Layer { layer, scope } => (layer as u8, u8::from(scope != Scope::Pod)),
+            // Above every layer: the request it grants stands over enforced values.
+            Origin::Exception(_) => (Layer::RoleEnforced as u8 + 1, 0),
             Origin::WorkdirInit | Origin::ForcedUser => (u8::MAX, 0),
         }
     }
@@ -71,17 +75,19 @@ impl Origin {
     pub fn layer(self) -> Option<Layer> {
         match self {
             Origin::Layer { layer, .. } => Some(layer),
-            Origin::WorkdirInit | Origin::ForcedUser => None,
+            Origin::Exception(_) | Origin::WorkdirInit | Origin::ForcedUser => None,
         }
     }
 }
 
 impl fmt::Display for Origin {
-    /// The policy key (`pod.default`, `build.enforced`), `job` or `job (pod)`, `workdirInit`.
+    /// The policy key (`pod.default`, `build.enforced`), `job` or `job (pod)`,
+    /// `exception "NAME"`, `workdirInit`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (layer, scope) = match self {
             Origin::WorkdirInit => return f.write_str("workdirInit"),
             Origin::ForcedUser => return f.write_str("forcedUser"),
+            Origin::Exception(name) => return write!(f, "exception \"{name}\""),
             Origin::Layer { layer, scope } => (*layer, *scope),
         };
         let section = match scope {

@@ -9,6 +9,7 @@
 
 pub mod layer;
 
+mod exception;
 pub(crate) mod fields;
 mod validity;
 mod workdir;
@@ -237,7 +238,11 @@ struct Container<'a> {
     index: usize,
     name: Arc<str>,
     role: Role,
+    /// `image`, for `spec.exceptions`.
+    image: &'a str,
     job: &'a Map<String, Value>,
+    /// The job's pod-level context, which the container inherits (for `spec.exceptions`).
+    job_pod: &'a Map<String, Value>,
 }
 
 /// Whether [`render_with`] evaluates the rendered pod against the policy's Pod Security
@@ -321,7 +326,9 @@ pub fn render_with(
                 index,
                 name: name.into(),
                 role,
+                image: c.get("image").and_then(Value::as_str).unwrap_or_default(),
                 job,
+                job_pod,
             });
         }
     }
@@ -368,7 +375,7 @@ pub fn render_with(
             // What the API server defaults before PodSecurity sees the pod.
             pss::apply_pod_defaults(&mut pod.spec);
         }
-        Some(pss::evaluate(&pod.metadata, &pod.spec, policy.pss)).filter(|e| !e.allowed())
+        Some(policy.pod_security(&pod.metadata, &pod.spec, policy.pss)).filter(|e| !e.allowed())
     };
     let (denied_codes, denied): (Vec<WarningCode>, Vec<String>) = denied.into_iter().unzip();
     let denial = (!denied.is_empty() || pss.is_some()).then_some(Denial {
@@ -578,13 +585,16 @@ impl Engine<'_, '_> {
         pod_effective: &Map<String, Value>,
     ) {
         let mut cands: [Candidates<'_>; CONTAINER_FIELDS.len()] = Default::default();
+        let excepted = crate::policy::exception::applicable(self.policy, c.role, c.image);
         for (i, &field) in CONTAINER_FIELDS.iter().enumerate() {
             let mut cs = fields::container_candidates(self.policy, c.role, c.job, pod_allowed, field);
+            exception::grant(&excepted, c.job, c.job_pod, c.role, field, &mut cs);
             cs.absorb_echo(Scope::Containers);
             self.check_request(&mut cs, Some(&c.name), field, Scope::Containers);
             cands[i] = cs;
         }
         let mut add = fields::add_candidates(self.policy, c.role, c.job);
+        exception::grant(&excepted, c.job, c.job_pod, c.role, "capabilities.add", &mut add);
         self.check_capabilities(&mut add, &c.name);
         self.settle_conflicts(&mut cands, &mut add, &c.name);
         for (i, &field) in CONTAINER_FIELDS.iter().enumerate() {

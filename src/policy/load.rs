@@ -8,7 +8,11 @@ use serde::{
 };
 use serde_json::{Map, Value};
 
-use super::{API_VERSION, Contexts, IdSet, KIND, Policy, PolicySpec, Role, ValidPolicy, allowlist::MAX_ID};
+use super::{
+    API_VERSION, Contexts, IdSet, KIND, Policy, PolicySpec, Role, ValidPolicy,
+    allowlist::MAX_ID,
+    exception::{self, ImagePattern, ValidException},
+};
 use crate::{
     error::Location,
     merge::fields,
@@ -155,6 +159,7 @@ pub fn empty() -> ValidPolicy {
         containers: Contexts::default(),
         roles: Default::default(),
         workdir_init: Default::default(),
+        exceptions: Vec::new(),
     }
 }
 
@@ -367,6 +372,7 @@ impl Validator<'_> {
                 format!("forcedUser.home {home:?}: expected an absolute path"),
             );
         }
+        let exceptions = self.exceptions(spec);
         let mut maps: Vec<Contexts> = Vec::new();
         for (name, pod_level) in SECTIONS {
             let (default, enforced) = match name {
@@ -408,8 +414,54 @@ impl Validator<'_> {
             containers,
             roles,
             workdir_init,
+            exceptions,
             policy,
         })
+    }
+
+    /// `spec.exceptions`: unique names, image patterns, the `allow` context.
+    fn exceptions(&mut self, spec: &PolicySpec) -> Vec<ValidException> {
+        let mut out = Vec::new();
+        for (i, x) in spec.exceptions.iter().enumerate() {
+            let base = format!("/spec/exceptions/{i}");
+            if x.name.trim().is_empty() {
+                let loc = self.at_value(&format!("{base}/name"));
+                self.invalid(loc, format!("exceptions[{i}].name is empty, expected a name"));
+            } else if let Some(first) = spec.exceptions[..i].iter().position(|e| e.name == x.name) {
+                let loc = self.at_value(&format!("{base}/name"));
+                self.invalid(
+                    loc,
+                    format!(
+                        "exceptions[{i}].name \"{}\" is already the name of exceptions[{first}], expected a unique name",
+                        x.name
+                    ),
+                );
+            }
+            let mut images = Vec::new();
+            for (j, text) in x.images.iter().enumerate() {
+                match text.parse::<ImagePattern>() {
+                    Ok(p) => images.push(p),
+                    Err(e) => {
+                        let loc = self.at_value(&format!("{base}/images/{j}"));
+                        self.invalid(loc, format!("exceptions[{i}].images[{j}] {text:?} {e}"));
+                    }
+                }
+            }
+            let allow = to_map(&x.allow);
+            self.context(&format!("{base}/allow"), &allow, false);
+            for (ptr, message) in exception::allow_problems(&allow) {
+                let loc = self.at_key(&format!("{base}/allow{ptr}"));
+                self.invalid(loc, format!("exceptions[{i}].allow.{message}"));
+            }
+            out.push(ValidException {
+                name: exception::intern(&x.name),
+                roles: x.roles.clone(),
+                images,
+                allow,
+                exempt_checks: x.exempt_checks.clone(),
+            });
+        }
+        out
     }
 
     /// `spec.match`: label selectors as the API server checks them.
@@ -643,7 +695,7 @@ fn expected_fields(parent: &str) -> Vec<&'static str> {
             f.push(super::pod_context::HOST_USERS);
             f
         }
-        (_, "default" | "enforced") => fields_of::<core::SecurityContext>().to_vec(),
+        (_, "default" | "enforced" | "allow") => fields_of::<core::SecurityContext>().to_vec(),
         (_, "capabilities") => fields_of::<core::Capabilities>().to_vec(),
         (_, "seccompProfile") => fields_of::<core::SeccompProfile>().to_vec(),
         (_, "appArmorProfile") => fields_of::<core::AppArmorProfile>().to_vec(),
@@ -765,5 +817,39 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.spec().on_violation, super::super::OnViolation::Deny);
+    }
+
+    #[test]
+    fn exceptions_are_checked_with_positions() {
+        let e = errors(&format!(
+            "{HEAD}  exceptions:\n    - name: dind\n      images: [\"docker:\", \"docker:*-dind\"]\n      allow: {{privileged: true, runAsUsr: 0, capabilities: {{drop: [ALL]}}}}\n    - name: dind\n      roles: [builder]\n      images: [\"docker\"]\n"
+        ));
+        let lines: Vec<_> = e.lines().collect();
+        assert!(
+            lines[0].starts_with("p.yaml:9:15: unknown variant `builder`"),
+            "{e}"
+        );
+        let e = errors(&format!(
+            "{HEAD}  exceptions:\n    - name: dind\n      images: [\"docker:\", \"docker:*-dind\"]\n      allow: {{privileged: true, runAsUsr: 0, capabilities: {{drop: [ALL]}}}}\n    - name: dind\n      images: [\"docker\"]\n"
+        ));
+        let lines: Vec<_> = e.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "p.yaml:6:16: exceptions[0].images[0] \"docker:\" has an empty tag, expected an image reference glob such as \"docker:*-dind\"",
+                "p.yaml:7:33: unknown field \"runAsUsr\" in spec.exceptions.0.allow, expected one of allowPrivilegeEscalation, appArmorProfile, capabilities, privileged, procMount, readOnlyRootFilesystem, runAsGroup, runAsNonRoot, runAsUser, seLinuxOptions, seccompProfile, windowsOptions",
+                "p.yaml:7:61: exceptions[0].allow.capabilities.drop cannot be allowed: dropping a capability never needs an exception; allow capabilities.add instead",
+                "p.yaml:8:13: exceptions[1].name \"dind\" is already the name of exceptions[0], expected a unique name",
+            ],
+            "{e}"
+        );
+        let ok = from_str(
+            &format!("{HEAD}  exceptions:\n    - {{name: dind, roles: [service], images: [\"docker:*-dind\"], allow: {{privileged: true}}, exemptChecks: [privileged]}}\n"),
+            "p.yaml",
+        )
+        .unwrap();
+        assert_eq!(ok.exceptions[0].name, "dind");
+        assert!(ok.exceptions[0].applies(Role::Service, "docker.io/library/docker:27-dind"));
+        assert!(!ok.exceptions[0].applies(Role::Build, "docker:27-dind"));
     }
 }

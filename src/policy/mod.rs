@@ -6,6 +6,7 @@
 //! every error located at file:line:column. See [`load`].
 
 pub mod allowlist;
+pub mod exception;
 pub mod load;
 pub mod pod_context;
 pub mod roles;
@@ -135,6 +136,10 @@ pub struct PolicySpec {
     /// What the API server does when the webhook cannot answer: `Fail` (default) or `Ignore`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_policy: Option<FailurePolicy>,
+    /// Values and Pod Security checks granted only to the containers of some roles that
+    /// run some images (e.g. a Docker-in-Docker service may run privileged).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exceptions: Vec<exception::Exception>,
 }
 
 impl PolicySpec {
@@ -332,6 +337,8 @@ pub struct ValidPolicy {
     pub roles: [Contexts; 4],
     /// `workdirInit` with its defaults.
     pub workdir_init: WorkdirInit,
+    /// `exceptions`, checked, in policy order.
+    pub exceptions: Vec<exception::ValidException>,
 }
 
 impl ValidPolicy {

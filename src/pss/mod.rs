@@ -28,12 +28,15 @@
 //! of checks for every level and version, in upstream order.
 
 mod checks;
+mod exempt;
 mod registry;
 mod visit;
 
 use std::{borrow::Cow, fmt, str::FromStr};
 
 use k8s_openapi::{api::core::v1::PodSpec, apimachinery::pkg::apis::meta::v1::ObjectMeta};
+
+pub use exempt::Exemptions;
 
 /// A Pod Security Standards level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -230,6 +233,29 @@ impl CheckResult {
 /// Nothing is allocated when the pod is allowed.
 pub fn evaluate(metadata: &ObjectMeta, spec: &PodSpec, level_version: LevelVersion) -> Evaluation {
     registry::evaluate(metadata, spec, level_version)
+}
+
+/// [`evaluate`], with some containers left out of some checks (a policy's `exceptions`):
+/// each exempted check that fails is evaluated again on the pod without its exempted
+/// containers; the pod-level fields and the other containers are judged as usual.
+pub fn evaluate_exempting(
+    metadata: &ObjectMeta,
+    spec: &PodSpec,
+    level_version: LevelVersion,
+    exempt: &Exemptions,
+) -> Evaluation {
+    exempt::evaluate(metadata, spec, level_version, exempt)
+}
+
+/// Whether the check `id` runs at a level and version (a baseline check that a restricted
+/// one replaces does not run at `restricted`).
+pub fn check_runs(level_version: LevelVersion, id: &str) -> bool {
+    registry::check_fn(level_version, id).is_some()
+}
+
+/// Every upstream check ID ciguard knows, in registration order.
+pub fn check_ids() -> impl Iterator<Item = &'static str> {
+    checks::ALL.iter().map(|c| c.id)
 }
 
 /// The newest Kubernetes minor version whose Pod Security Standards ciguard knows

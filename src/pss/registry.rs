@@ -255,6 +255,16 @@ pub(crate) fn evaluate(metadata: &ObjectMeta, spec: &PodSpec, level_version: Lev
     }
 }
 
+/// The function of the check `id` at a level and version, when it runs there.
+pub(crate) fn check_fn(level_version: LevelVersion, id: &str) -> Option<CheckFn> {
+    let registry = REGISTRY.as_ref().ok()?;
+    registry
+        .checks(level_version.level, level_version.version)
+        .iter()
+        .find(|e| e.id == id)
+        .map(|e| e.eval)
+}
+
 /// The newest minor version the built-in checks know.
 pub(crate) fn newest_minor() -> u32 {
     REGISTRY.as_ref().map_or(0, Registry::newest)
