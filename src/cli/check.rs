@@ -31,9 +31,8 @@ pub struct Args {
     /// Output format
     #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
     output: super::TextOrJson,
-    /// Files, directories (recursing into *.yaml, *.yml, *.json) or - for stdin
-    #[arg(required = true)]
-    inputs: Vec<String>,
+    #[command(flatten)]
+    inputs: super::InputArgs,
 }
 
 /// `check -o json`: `{"results":[…]}`.
@@ -63,7 +62,7 @@ struct ViolationOut<'a> {
 /// Runs `ciguard check`.
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let target = target(&args)?;
-    let checked = check_inputs(&args.inputs, target)?;
+    let checked = check_inputs(&args.inputs.collect()?, target)?;
     let evaluated: Vec<(&Document, &Evaluation)> = checked
         .iter()
         .filter_map(|(doc, eval)| Some((doc, eval.as_ref()?)))
