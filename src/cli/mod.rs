@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand, each a thin shell over the library.
 
 mod audit;
+mod audit_cluster;
 mod check;
 mod completion;
 mod import;
