@@ -5,17 +5,15 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    // The TLS provider for the whole process; `Err` means one is installed already.
-    #[cfg(feature = "server")]
+    // The TLS provider for the whole process (the webhook server and the Kubernetes
+    // client of `audit --cluster`); `Err` means one is installed already.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let cli = cli::Cli::parse();
+    let cli = cli::Cli::parse_plugin_aware();
     cli::init_tracing(&cli);
     match cli::run(cli) {
         Ok(outcome) => outcome.into(),

@@ -25,10 +25,11 @@ pub struct Args {
     /// Output format
     #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
     output: super::TextOrJson,
-    /// Files, directories (recursing into *.yaml, *.yml, *.json) or - for stdin
-    /// (`kubectl get pods -A -o json | ciguard audit -`)
-    #[arg(required = true)]
-    inputs: Vec<String>,
+    /// Files, directories or - for stdin (`kubectl get pods -A -o json | ciguard audit -`)
+    #[command(flatten)]
+    inputs: super::InputArgs,
+    #[command(flatten)]
+    cluster: super::audit_cluster::ClusterArgs,
 }
 
 /// How many checks the text table names per row before `+N`.
@@ -40,12 +41,28 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let mut audit = Audit::new(&policy);
     let mut documents = 0usize;
     let mut carriers = 0usize;
-    for unit in workload::expand_inputs(&args.inputs)? {
-        let docs = workload::read_input(&unit)?;
-        documents += docs.len();
-        carriers += audit_docs(&policy, &mut audit, docs)?;
+    if args.cluster.cluster {
+        if !args.inputs.is_empty() {
+            anyhow::bail!("--cluster reads the pods from the cluster: name no input files besides it");
+        }
+        // One page of pods at a time: each is counted, then dropped.
+        super::audit_cluster::list_pods(&args.cluster, |docs| {
+            documents += docs.len();
+            carriers += audit_docs(&policy, &mut audit, docs)?;
+            Ok(())
+        })?;
+        if documents == 0 {
+            // An empty cluster or namespace is an answer, not an input error.
+            eprintln!("warning: no pods in {}", args.cluster.scope());
+        }
+    } else {
+        for unit in workload::expand_inputs(&args.inputs.collect()?)? {
+            let docs = workload::read_input(&unit)?;
+            documents += docs.len();
+            carriers += audit_docs(&policy, &mut audit, docs)?;
+        }
     }
-    if documents == 0 {
+    if documents == 0 && !args.cluster.cluster {
         return Err(WorkloadError::NoObjects.into());
     }
     let report = audit.finish();
@@ -59,7 +76,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         }
     }
     super::write_stdout(&out)?;
-    if carriers == 0 {
+    if carriers == 0 && documents > 0 {
         eprintln!("warning: no pod or workload with a pod template in the inputs");
     }
     Ok(if report.any_denied() {

@@ -33,9 +33,8 @@ pub struct Args {
     /// Output format
     #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
     output: super::TextOrJson,
-    /// Files, directories (recursing into *.yaml, *.yml, *.json) or - for stdin
-    #[arg(required = true)]
-    inputs: Vec<String>,
+    #[command(flatten)]
+    inputs: super::InputArgs,
 }
 
 /// `check -o json`: `{"results":[…]}`.
@@ -66,7 +65,7 @@ struct ViolationOut<'a> {
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let policy = super::load_policy(args.policy.as_deref())?;
     let target = target(&args, &policy)?;
-    let checked = check_inputs(&args.inputs, &policy, target)?;
+    let checked = check_inputs(&args.inputs.collect()?, &policy, target)?;
     let evaluated: Vec<(&Document, &Evaluation)> = checked
         .iter()
         .filter_map(|(doc, eval)| Some((doc, eval.as_ref()?)))

@@ -1,7 +1,9 @@
 //! The command line: one file per subcommand, each a thin shell over the library.
 
 mod audit;
+mod audit_cluster;
 mod check;
+mod completion;
 mod import;
 mod lint;
 mod render;
@@ -41,6 +43,31 @@ enum Command {
     Schema(schema::Args),
     /// Print the webhook configurations that send each policy its pods
     WebhookConfig(webhook_config::Args),
+    /// Print a shell completion script (bash, zsh, fish)
+    Completion(completion::Args),
+}
+
+/// The name kubectl gives the binary when it runs it as a plugin (`kubectl ciguard …`):
+/// a symlink or copy named so, anywhere on `PATH` (docs/install.md).
+pub const KUBECTL_PLUGIN_NAME: &str = "kubectl-ciguard";
+
+impl Cli {
+    /// Parses the process's arguments. Run as `kubectl-ciguard` (kubectl's plugin
+    /// name), usage and help say `kubectl ciguard`, as users typed it.
+    pub fn parse_plugin_aware() -> Self {
+        use clap::{CommandFactory, FromArgMatches};
+        let argv0 = std::env::args_os().next().unwrap_or_default();
+        let invoked = std::path::Path::new(&argv0)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut command = Cli::command();
+        if invoked == KUBECTL_PLUGIN_NAME {
+            command = command.bin_name("kubectl ciguard");
+        }
+        let matches = command.get_matches();
+        Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
 }
 
 /// What a command found, mapped to the exit code.
@@ -107,6 +134,7 @@ fn run_command(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Serve(args) => serve::run(args),
         Command::Schema(args) => schema::run(args),
         Command::WebhookConfig(args) => webhook_config::run(args),
+        Command::Completion(args) => completion::run(args),
     }
 }
 
@@ -170,6 +198,65 @@ impl PolicyArgs {
             Some(dir) => PolicySource::Dir(dir.clone()),
             None => PolicySource::Files(self.policy.clone()),
         }
+    }
+}
+
+/// The inputs of `render`, `check` and `audit`: positional, and kubectl's
+/// `-f/--filename` (repeatable) with `-R`. Only collects names: the readers of
+/// [`ciguard::workload`] read them.
+#[derive(Debug, Default, clap::Args)]
+pub struct InputArgs {
+    /// Files, directories (recursing into *.yaml, *.yml, *.json) or - for stdin
+    #[arg(value_name = "INPUTS")]
+    inputs: Vec<String>,
+    /// As kubectl: a file, a directory (its *.yaml, *.yml, *.json; with -R, recursively) or -
+    /// for stdin; repeatable; read after the positional inputs
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    filename: Vec<String>,
+    /// With -f: read directories recursively
+    #[arg(short = 'R', long, requires = "filename")]
+    recursive: bool,
+}
+
+impl InputArgs {
+    /// Whether no input was named at all.
+    pub fn is_empty(&self) -> bool {
+        self.inputs.is_empty() && self.filename.is_empty()
+    }
+
+    /// The inputs for [`ciguard::workload::expand_inputs`], in order: the positional ones
+    /// as given, then each `-f`. Without `-R` an `-f` directory stands for its own
+    /// `*.yaml`, `*.yml` and `*.json` files (sorted), as kubectl reads it; with `-R`, for
+    /// the whole tree. An error when nothing is named.
+    pub fn collect(&self) -> anyhow::Result<Vec<String>> {
+        if self.is_empty() {
+            anyhow::bail!("no input: name files or directories, -f FILE (repeatable) or - for stdin");
+        }
+        let mut out = self.inputs.clone();
+        for name in &self.filename {
+            let path = std::path::Path::new(name);
+            if self.recursive || name == "-" || !path.is_dir() {
+                out.push(name.clone());
+                continue;
+            }
+            let entries = std::fs::read_dir(path)
+                .map_err(|e| anyhow::anyhow!("failed to read directory '{name}': {e}"))?;
+            let mut files = Vec::new();
+            for entry in entries {
+                let entry = entry.map_err(|e| anyhow::anyhow!("failed to read directory '{name}': {e}"))?;
+                let file = entry.path();
+                let wanted = file
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"));
+                if wanted && file.is_file() {
+                    files.push(file.display().to_string());
+                }
+            }
+            files.sort();
+            out.extend(files);
+        }
+        Ok(out)
     }
 }
 

@@ -23,15 +23,16 @@ pub struct Args {
     /// Print, per resulting security-context field, the policy layer it came from (to stderr)
     #[arg(long)]
     explain: bool,
-    /// Files, directories (recursing into *.yaml, *.yml, *.json) or - for stdin
-    #[arg(required = true)]
-    inputs: Vec<String>,
+    #[command(flatten)]
+    inputs: super::InputArgs,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum Format {
     Yaml,
     Json,
+    // `kind.group/name` of each document that is not denied, one a line, as `kubectl -o name`.
+    Name,
 }
 
 /// How a document is named in messages: `source#index Kind/name`.
@@ -42,7 +43,7 @@ pub(crate) fn label(doc: &Document) -> String {
 /// Runs `ciguard render`.
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let policy = super::load_policy(args.policy.as_deref())?;
-    let docs = workload::read_inputs(&args.inputs)?;
+    let docs = workload::read_inputs(&args.inputs.collect()?)?;
     // Render everything first: an input error prints nothing to stdout.
     let rendered = docs
         .iter()
@@ -94,7 +95,62 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                 out.push(b'\n');
             }
         }
+        Format::Name => {
+            for object in &printed {
+                out.extend_from_slice(kubectl_name(object).as_bytes());
+                out.push(b'\n');
+            }
+        }
     }
     super::write_stdout(&out)?;
     Ok(outcome)
+}
+
+/// `kubectl -o name`'s spelling: `pod/build`, `deployment.apps/web`, `job.batch/x`.
+fn kubectl_name(object: &serde_json::Value) -> String {
+    let field = |key: &str| object.get(key).and_then(serde_json::Value::as_str).unwrap_or("");
+    let kind = field("kind").to_ascii_lowercase();
+    let group = field("apiVersion")
+        .rsplit_once('/')
+        .map(|(group, _)| group)
+        .unwrap_or("");
+    let name = object
+        .pointer("/metadata/name")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("");
+    if group.is_empty() {
+        format!("{kind}/{name}")
+    } else {
+        format!("{kind}.{group}/{name}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::kubectl_name;
+
+    /// kubectl's `-o name` (k8s.io/cli-runtime printers/name.go): `kind.group/name`, the
+    /// group left out for the core group.
+    #[test]
+    fn names_are_kubectls() {
+        let cases = [
+            (
+                json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "build"}}),
+                "pod/build",
+            ),
+            (
+                json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}}),
+                "deployment.apps/web",
+            ),
+            (
+                json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "n"}}),
+                "cronjob.batch/n",
+            ),
+        ];
+        for (object, want) in cases {
+            assert_eq!(kubectl_name(&object), want);
+        }
+    }
 }

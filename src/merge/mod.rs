@@ -256,6 +256,45 @@ pub enum PodSecurity {
 }
 
 /// Applies a policy to an object. Objects that carry no pod are returned untouched.
+///
+/// A job asking for root under a policy that allows only some users is not silently
+/// changed: it is denied with the reason, as `ciguard render` and the webhook say it.
+///
+/// ```
+/// use ciguard::{merge::render, policy::load};
+///
+/// let policy = load::from_str(
+///     r#"
+/// apiVersion: ciguard.io/v1alpha1
+/// kind: SecurityPolicy
+/// metadata: {name: team}
+/// spec:
+///   onViolation: deny
+///   allowedUsers: ["1000-1999"]
+///   pod:
+///     default: {runAsUser: 1000}
+///     enforced: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}
+///   containers:
+///     enforced: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
+/// "#,
+///     "team.yaml",
+/// )?;
+/// let job = serde_json::json!({
+///     "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "job"},
+///     "spec": {"containers": [{"name": "build", "image": "alpine"}]}
+/// });
+/// let rendered = render(&policy, &job)?;
+/// assert_eq!(rendered.object["spec"]["securityContext"]["runAsUser"], 1000);
+/// assert!(rendered.denial.is_none());
+///
+/// let root = serde_json::json!({
+///     "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "root"},
+///     "spec": {"containers": [{"name": "build", "image": "alpine", "securityContext": {"runAsUser": 0}}]}
+/// });
+/// let denied = render(&policy, &root)?.denial.expect("uid 0 is not in 1000-1999");
+/// assert!(denied.message().starts_with("violates ciguard policy"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn render(policy: &ValidPolicy, object: &Value) -> Result<Rendered, RenderError> {
     render_with(policy, object, PodSecurity::Evaluate)
 }

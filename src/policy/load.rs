@@ -95,6 +95,12 @@ impl From<PolicyError> for PolicyErrors {
 }
 
 /// Reads and validates a policy file.
+///
+/// ```
+/// let policy = ciguard::policy::load::from_file("examples/policies/tekton.yaml")?;
+/// assert_eq!(policy.name(), "tekton");
+/// # Ok::<(), ciguard::policy::load::PolicyErrors>(())
+/// ```
 pub fn from_file(path: &str) -> Result<ValidPolicy, PolicyErrors> {
     let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
         path: path.into(),
@@ -104,6 +110,19 @@ pub fn from_file(path: &str) -> Result<ValidPolicy, PolicyErrors> {
 }
 
 /// Parses and validates policy text; `file` names it in errors.
+///
+/// Every problem is reported, each at its line and column:
+///
+/// ```
+/// let errors = ciguard::policy::load::from_str(
+///     "apiVersion: ciguard.io/v1alpha1\nkind: SecurityPolicy\nspec:\n  onViolaton: deny\n",
+///     "policy.yaml",
+/// )
+/// .unwrap_err();
+/// let text = errors.to_string();
+/// assert!(text.contains("policy.yaml:4:3"), "{text}");
+/// assert!(text.contains("onViolaton"), "{text}");
+/// ```
 pub fn from_str(text: &str, file: &str) -> Result<ValidPolicy, PolicyErrors> {
     let policy: Policy = source::from_str(text, file).map_err(PolicyError::from)?;
     let index = LocationIndex::build(text);

@@ -231,6 +231,30 @@ impl CheckResult {
 /// the newest, and `latest` is the newest; the [`Evaluation`] keeps the version as asked.
 /// A volume with no source counts as the `emptyDir` the API server defaults it to.
 /// Nothing is allocated when the pod is allowed.
+///
+/// The messages are the API server's own:
+///
+/// ```
+/// use ciguard::pss::{LevelVersion, evaluate};
+/// use k8s_openapi::api::core::v1::Pod;
+///
+/// let pod: Pod = serde_json::from_value(serde_json::json!({
+///     "metadata": {"name": "job"},
+///     "spec": {"containers": [{"name": "build", "image": "alpine",
+///               "securityContext": {"privileged": true}}]}
+/// }))?;
+/// let spec = pod.spec.unwrap_or_default();
+///
+/// let baseline = evaluate(&pod.metadata, &spec, "baseline:v1.30".parse()?);
+/// assert!(!baseline.allowed());
+/// assert_eq!(
+///     baseline.message(),
+///     r#"violates PodSecurity "baseline:v1.30": privileged (container "build" must not set securityContext.privileged=true)"#
+/// );
+/// let privileged: LevelVersion = "privileged".parse()?;
+/// assert!(evaluate(&pod.metadata, &spec, privileged).allowed());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn evaluate(metadata: &ObjectMeta, spec: &PodSpec, level_version: LevelVersion) -> Evaluation {
     registry::evaluate(metadata, spec, level_version)
 }
