@@ -1,0 +1,133 @@
+//! Every container of every example pod gets its expected role, under its system's preset
+//! and under `preset: auto`; `auto` recognises each pod's system.
+//!
+//! The expectations are in tests/data/presets/<preset>-roles.yaml: per example pod under
+//! examples/<preset>/, the upstream source (repository@commit, file, function) it was
+//! built from and the role of each of its containers, read from SPEC §2 and §5.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_macros
+)]
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use ciguard::{
+    ValidPolicy,
+    policy::{ContainerKind, PodFacts, Preset, Role},
+    workload,
+};
+use rstest::rstest;
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expected {
+    file: String,
+    source: String,
+    containers: BTreeMap<String, Role>,
+}
+
+fn policy(preset: &str) -> ValidPolicy {
+    common::policy(&format!("  preset: {preset}\n"))
+}
+
+/// (name, role) of every container of the pod, init containers first, as the engine sees them.
+fn roles(policy: &ValidPolicy, pod: &Value) -> Vec<(String, Role)> {
+    let kind = workload::WorkloadKind::of(pod).unwrap();
+    let labels = workload::pod_labels(pod, kind);
+    let spec = workload::at(pod, kind.spec_path());
+    let facts = PodFacts::new(&labels, spec);
+    let mut out = Vec::new();
+    for list in ["initContainers", "containers"] {
+        for c in spec.and_then(|s| s[list].as_array()).into_iter().flatten() {
+            let name = c["name"].as_str().unwrap();
+            let kind = match (list, c["restartPolicy"].as_str()) {
+                ("containers", _) => ContainerKind::Container,
+                (_, Some("Always")) => ContainerKind::Sidecar,
+                _ => ContainerKind::Init,
+            };
+            out.push((name.to_string(), policy.role_of(&facts, name, kind)));
+        }
+    }
+    out
+}
+
+#[rstest]
+#[case::gitlab_runner("gitlab-runner", Preset::GitlabRunner)]
+#[case::woodpecker("woodpecker", Preset::Woodpecker)]
+#[case::tekton("tekton", Preset::Tekton)]
+#[case::github_arc("github-arc", Preset::GithubArc)]
+#[case::argo("argo", Preset::Argo)]
+#[case::jenkins("jenkins", Preset::Jenkins)]
+#[case::buildkite("buildkite", Preset::Buildkite)]
+fn every_container_of_every_example_in_its_role(#[case] system: &str, #[case] preset: Preset) {
+    let data = common::example(&format!("tests/data/presets/{system}-roles.yaml"));
+    let cases: Vec<Expected> = serde_json::from_value(data).unwrap();
+    let on_disk: Vec<String> = std::fs::read_dir(format!("{}/examples/{system}", env!("CARGO_MANIFEST_DIR")))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for f in &on_disk {
+        assert!(
+            cases.iter().any(|c| &c.file == f),
+            "examples/{system}/{f} has no expected roles in tests/data/presets/{system}-roles.yaml"
+        );
+    }
+    let (fixed, auto) = (policy(system), policy("auto"));
+    for case in cases {
+        let at = format!("examples/{system}/{} (from {})", case.file, case.source);
+        let pod = common::example(&format!("examples/{system}/{}", case.file));
+        for (under, p) in [(system, &fixed), ("auto", &auto)] {
+            let got = roles(p, &pod);
+            let names: Vec<&String> = got.iter().map(|(n, _)| n).collect();
+            let expected: Vec<&String> = case.containers.keys().collect();
+            let mut sorted = names.clone();
+            sorted.sort();
+            assert_eq!(sorted, expected, "{at}: containers listed");
+            for (name, role) in &got {
+                assert_eq!(
+                    role, &case.containers[name],
+                    "{at}: container \"{name}\" under preset {under}"
+                );
+            }
+        }
+        let kind = workload::WorkloadKind::of(&pod).unwrap();
+        let labels = workload::pod_labels(&pod, kind);
+        let facts = PodFacts::new(&labels, workload::at(&pod, kind.spec_path()));
+        assert_eq!(auto.preset_for(&facts).preset, preset, "{at}: auto");
+    }
+}
+
+/// What `preset: auto` says about each kind of pod (`render --explain` prints it).
+#[rstest]
+#[case::gitlab("examples/gitlab-runner/build-pod.yaml", "gitlab-runner", "label pod=runner-x8ktyhzz-project-42-concurrent-0")]
+#[case::woodpecker("examples/woodpecker/clone-pod.yaml", "woodpecker", "label woodpecker-ci.org/step=clone")]
+#[case::tekton("examples/tekton/taskrun-pod.yaml", "tekton", "label tekton.dev/taskRun=build-run")]
+#[case::arc_runner(
+    "examples/github-arc/runner-pod-dind.yaml",
+    "github-arc",
+    "label app.kubernetes.io/part-of=gha-runner-scale-set and label app.kubernetes.io/component=runner"
+)]
+#[case::arc_hook("examples/github-arc/hook-job-pod.yaml", "github-arc", "label runner-pod=arc-runner-set-runner-m4t7w")]
+#[case::argo("examples/argo/artifact-gc-pod.yaml", "argo", "label workflows.argoproj.io/workflow=etl-7x2kq")]
+#[case::jenkins("examples/jenkins/agent-pod-jnlp.yaml", "jenkins", "label jenkins/label=my-app_12-x7k2p")]
+#[case::buildkite(
+    "examples/buildkite/job-pod.yaml",
+    "buildkite",
+    "label buildkite.com/job-uuid=0190d4a5-6b7c-4d8e-9f01-23456789abcd"
+)]
+#[case::plain("tests/data/render/root-job.yaml", "generic", "no CI system's labels or containers")]
+fn auto_says_why(#[case] file: &str, #[case] preset: &str, #[case] reason: &str) {
+    let pod = common::example(file);
+    let kind = workload::WorkloadKind::of(&pod).unwrap();
+    let labels = workload::pod_labels(&pod, kind);
+    let facts = PodFacts::new(&labels, workload::at(&pod, kind.spec_path()));
+    let choice = policy("auto").preset_for(&facts);
+    assert_eq!((choice.preset.as_str(), choice.reason.as_str()), (preset, reason));
+}
