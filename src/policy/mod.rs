@@ -339,6 +339,15 @@ impl ValidPolicy {
     pub fn preset_for(&self, pod: &PodFacts<'_>) -> Choice {
         self.policy.spec.preset.choose(pod)
     }
+
+    /// The preset that applies to the pod an object carries, and why; `None` for objects
+    /// that carry no pod.
+    pub fn preset_for_object(&self, object: &Value) -> Option<Choice> {
+        let kind = crate::workload::WorkloadKind::of(object)?;
+        let labels = crate::workload::pod_labels(object, kind);
+        let pod = PodFacts::new(&labels, crate::workload::at(object, kind.spec_path()));
+        Some(self.preset_for(&pod))
+    }
 }
 
 impl fmt::Display for OnViolation {
