@@ -238,11 +238,19 @@ fn example_policies_are_lint_clean_and_admit_their_systems_pods() {
         let files: Vec<_> = match std::fs::read_dir(&pods) {
             Ok(dir) => dir.map(|e| e.unwrap().path()).collect(),
             // `auto.yaml`: every system's pods.
-            Err(_) => ["gitlab-runner", "woodpecker", "tekton", "github-arc", "argo", "jenkins", "buildkite"]
-                .iter()
-                .flat_map(|s| std::fs::read_dir(root.join("examples").join(s)).unwrap())
-                .map(|e| e.unwrap().path())
-                .collect(),
+            Err(_) => [
+                "gitlab-runner",
+                "woodpecker",
+                "tekton",
+                "github-arc",
+                "argo",
+                "jenkins",
+                "buildkite",
+            ]
+            .iter()
+            .flat_map(|s| std::fs::read_dir(root.join("examples").join(s)).unwrap())
+            .map(|e| e.unwrap().path())
+            .collect(),
         };
         let expect_denied = denied
             .iter()

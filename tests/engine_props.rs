@@ -131,7 +131,19 @@ const GROUP_LISTS: &[&[&str]] = &[&["1000-2000"], &["*", "!5"], &["0"]];
 
 fn policy_strategy() -> impl Strategy<Value = ValidPolicy> {
     (
-        pick(&["generic", "gitlab-runner", "woodpecker", "tekton", "github-arc", "argo", "jenkins", "buildkite", "auto"][..]),
+        pick(
+            &[
+                "generic",
+                "gitlab-runner",
+                "woodpecker",
+                "tekton",
+                "github-arc",
+                "argo",
+                "jenkins",
+                "buildkite",
+                "auto",
+            ][..],
+        ),
         proptest::option::of(pick(USER_LISTS)),
         proptest::option::of(pick(GROUP_LISTS)),
         (pod_ctx(false), pod_ctx(true)),

@@ -106,23 +106,51 @@ fn every_container_of_every_example_in_its_role(#[case] system: &str, #[case] pr
 
 /// What `preset: auto` says about each kind of pod (`render --explain` prints it).
 #[rstest]
-#[case::gitlab("examples/gitlab-runner/build-pod.yaml", "gitlab-runner", "label pod=runner-x8ktyhzz-project-42-concurrent-0")]
-#[case::woodpecker("examples/woodpecker/clone-pod.yaml", "woodpecker", "label woodpecker-ci.org/step=clone")]
-#[case::tekton("examples/tekton/taskrun-pod.yaml", "tekton", "label tekton.dev/taskRun=build-run")]
+#[case::gitlab(
+    "examples/gitlab-runner/build-pod.yaml",
+    "gitlab-runner",
+    "label pod=runner-x8ktyhzz-project-42-concurrent-0"
+)]
+#[case::woodpecker(
+    "examples/woodpecker/clone-pod.yaml",
+    "woodpecker",
+    "label woodpecker-ci.org/step=clone"
+)]
+#[case::tekton(
+    "examples/tekton/taskrun-pod.yaml",
+    "tekton",
+    "label tekton.dev/taskRun=build-run"
+)]
 #[case::arc_runner(
     "examples/github-arc/runner-pod-dind.yaml",
     "github-arc",
     "label app.kubernetes.io/part-of=gha-runner-scale-set and label app.kubernetes.io/component=runner"
 )]
-#[case::arc_hook("examples/github-arc/hook-job-pod.yaml", "github-arc", "label runner-pod=arc-runner-set-runner-m4t7w")]
-#[case::argo("examples/argo/artifact-gc-pod.yaml", "argo", "label workflows.argoproj.io/workflow=etl-7x2kq")]
-#[case::jenkins("examples/jenkins/agent-pod-jnlp.yaml", "jenkins", "label jenkins/label=my-app_12-x7k2p")]
+#[case::arc_hook(
+    "examples/github-arc/hook-job-pod.yaml",
+    "github-arc",
+    "label runner-pod=arc-runner-set-runner-m4t7w"
+)]
+#[case::argo(
+    "examples/argo/artifact-gc-pod.yaml",
+    "argo",
+    "label workflows.argoproj.io/workflow=etl-7x2kq"
+)]
+#[case::jenkins(
+    "examples/jenkins/agent-pod-jnlp.yaml",
+    "jenkins",
+    "label jenkins/label=my-app_12-x7k2p"
+)]
 #[case::buildkite(
     "examples/buildkite/job-pod.yaml",
     "buildkite",
     "label buildkite.com/job-uuid=0190d4a5-6b7c-4d8e-9f01-23456789abcd"
 )]
-#[case::plain("tests/data/render/root-job.yaml", "generic", "no CI system's labels or containers")]
+#[case::plain(
+    "tests/data/render/root-job.yaml",
+    "generic",
+    "no CI system's labels or containers"
+)]
 fn auto_says_why(#[case] file: &str, #[case] preset: &str, #[case] reason: &str) {
     let pod = common::example(file);
     let kind = workload::WorkloadKind::of(&pod).unwrap();

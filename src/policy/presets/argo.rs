@@ -10,7 +10,9 @@ use super::{Definition, Label, PodCond, Preset, Role, container, container_in, i
 /// The `argo` table.
 pub const DEFINITION: Definition = Definition {
     preset: Preset::Argo,
-    recognise: &[PodCond::labels(&[Label::Exists("workflows.argoproj.io/workflow")])],
+    recognise: &[PodCond::labels(&[Label::Exists(
+        "workflows.argoproj.io/workflow",
+    )])],
     rules: &[
         container_in(
             &["main"],

@@ -424,7 +424,12 @@ mod tests {
                     def.preset
                 );
                 if def.preset != Preset::Generic {
-                    assert_eq!(detect(&pod).preset, def.preset, "{}: auto, probe {p:?}", def.preset);
+                    assert_eq!(
+                        detect(&pod).preset,
+                        def.preset,
+                        "{}: auto, probe {p:?}",
+                        def.preset
+                    );
                 }
             }
             let mut given: Vec<Role> = def.rules.iter().map(|r| r.role).collect();
