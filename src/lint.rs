@@ -462,7 +462,6 @@ fn pss_probes(policy: &ValidPolicy, out: &mut Vec<Finding>) {
         return;
     }
     let mut seen_roles = Vec::new();
-    let mut seen_messages = Vec::new();
     for Probe {
         name,
         kind,
@@ -514,10 +513,6 @@ fn pss_probes(policy: &ValidPolicy, out: &mut Vec<Finding>) {
             continue;
         };
         let message = evaluation.message();
-        if seen_messages.contains(&message) {
-            continue;
-        }
-        seen_messages.push(message.clone());
         let help: Vec<String> = evaluation
             .violations
             .iter()

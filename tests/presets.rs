@@ -159,3 +159,42 @@ fn auto_says_why(#[case] file: &str, #[case] preset: &str, #[case] reason: &str)
     let choice = policy("auto").preset_for(&facts);
     assert_eq!((choice.preset.as_str(), choice.reason.as_str()), (preset, reason));
 }
+
+/// `lint` renders a probe pod per role the preset's table can give, from the table itself:
+/// a policy that fixes nothing gets one `pss-probe` finding per role, naming it.
+#[rstest]
+#[case::generic(Preset::Generic)]
+#[case::gitlab_runner(Preset::GitlabRunner)]
+#[case::woodpecker(Preset::Woodpecker)]
+#[case::tekton(Preset::Tekton)]
+#[case::github_arc(Preset::GithubArc)]
+#[case::argo(Preset::Argo)]
+#[case::jenkins(Preset::Jenkins)]
+#[case::buildkite(Preset::Buildkite)]
+fn lint_probes_every_role_of_the_table(#[case] preset: Preset) {
+    let def = ciguard::policy::presets::definition(preset).unwrap();
+    let mut roles: Vec<Role> = def.rules.iter().map(|r| r.role).collect();
+    roles.extend([def.remainder, def.init_remainder, Role::Service]);
+    roles.sort();
+    roles.dedup();
+    let text = format!(
+        "apiVersion: ciguard.io/v1alpha1\nkind: SecurityPolicy\nspec:\n  preset: {preset}\n  pss: {{level: restricted, version: latest}}\n"
+    );
+    let findings = ciguard::lint::lint(&text, "p.yaml").unwrap();
+    let mut probed: Vec<Role> = findings
+        .iter()
+        .filter(|f| f.code == ciguard::lint::Code::PssProbe)
+        .map(|f| {
+            let role = f
+                .message
+                .strip_prefix("a plain ")
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap();
+            serde_json::from_value(serde_json::json!(role)).unwrap()
+        })
+        .collect();
+    probed.sort();
+    assert_eq!(probed, roles, "{preset}: {findings:#?}");
+}
