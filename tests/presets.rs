@@ -198,3 +198,81 @@ fn lint_probes_every_role_of_the_table(#[case] preset: Preset) {
     probed.sort();
     assert_eq!(probed, roles, "{preset}: {findings:#?}");
 }
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    const KEYS: &[(&str, &str)] = &[
+        ("pod", "runner-abc"),
+        ("woodpecker-ci.org/step", "clone"),
+        ("service", "db"),
+        ("tekton.dev/taskRun", "r"),
+        ("app.kubernetes.io/part-of", "gha-runner-scale-set"),
+        ("app.kubernetes.io/component", "runner"),
+        ("runner-pod", "r"),
+        ("workflows.argoproj.io/workflow", "w"),
+        ("workflows.argoproj.io/component", "agent"),
+        ("jenkins/label", "j"),
+        ("buildkite.com/job-uuid", "u"),
+    ];
+    const NAMES: &[&str] = &[
+        "build",
+        "helper",
+        "svc-0",
+        "step-a",
+        "sidecar-tekton-log-results",
+        "sidecar-x",
+        "runner",
+        "job",
+        "dind",
+        "main",
+        "wait",
+        "artifact-plugin-s3",
+        "jnlp",
+        "agent",
+        "checkout",
+        "container-0",
+        "init",
+        "fs-init",
+        "copy-agent",
+        "other",
+    ];
+
+    /// One loaded policy per preset, in [`Preset::ALL`] order.
+    static POLICIES: std::sync::LazyLock<Vec<ValidPolicy>> =
+        std::sync::LazyLock::new(|| Preset::ALL.iter().map(|p| policy(p.as_str())).collect());
+
+    fn of(preset: Preset) -> &'static ValidPolicy {
+        &POLICIES[Preset::ALL.iter().position(|p| *p == preset).unwrap()]
+    }
+
+    proptest! {
+        /// Under `auto`, every container gets the role the detected preset's table gives
+        /// it; a native sidecar that no table names is a service in every preset.
+        #[test]
+        fn auto_is_the_detected_presets_table(
+            labels in proptest::sample::subsequence(KEYS, 0..5),
+            containers in proptest::sample::subsequence(NAMES, 0..6),
+            name in proptest::sample::select(NAMES),
+            kind in proptest::sample::select(&[ContainerKind::Container, ContainerKind::Init, ContainerKind::Sidecar][..]),
+        ) {
+            let labels: BTreeMap<String, String> =
+                labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            let facts = PodFacts { labels: &labels, containers: containers.clone() };
+            let detected = of(Preset::Auto).preset_for(&facts).preset;
+            prop_assert_ne!(detected, Preset::Auto);
+            prop_assert_eq!(
+                of(Preset::Auto).role_of(&facts, name, kind),
+                of(detected).role_of(&facts, name, kind)
+            );
+            let unnamed = "native-sidecar";
+            for preset in Preset::ALL {
+                prop_assert_eq!(
+                    of(preset).role_of(&facts, unnamed, ContainerKind::Sidecar),
+                    Role::Service
+                );
+            }
+        }
+    }
+}
