@@ -322,16 +322,18 @@ fn hidden_defaults(policy: &ValidPolicy, at: At<'_>, out: &mut Vec<Finding>) {
     }
     for (dkey, default, ekey, enforced) in pairs {
         for (field, value) in default {
-            let hidden = match field.as_str() {
+            let merge = merge::fields::lookup(field).map(|f| f.merge);
+            let capabilities = merge == Some(merge::fields::Merge::Capabilities);
+            let hidden = match merge {
                 // Dropping is a union: an enforced drop list hides nothing.
-                "capabilities" => {
+                Some(merge::fields::Merge::Capabilities) => {
                     value.get("add").is_some()
                         && enforced.get("capabilities").and_then(|c| c.get("add")).is_some()
                 }
                 _ => enforced.contains_key(field),
             };
             if hidden {
-                let f = if field == "capabilities" {
+                let f = if capabilities {
                     "capabilities.add"
                 } else {
                     field.as_str()

@@ -58,21 +58,48 @@ fn profiles() -> impl Strategy<Value = Map<String, Value>> {
 }
 
 fn policy() -> impl Strategy<Value = (Value, ValidPolicy)> {
-    (profiles(), profiles(), profiles()).prop_map(|(pod, containers, init)| {
-        let text = json!({
-            "apiVersion": "ciguard.io/v1alpha1", "kind": "SecurityPolicy",
-            "metadata": {"name": "props"},
-            "spec": {
-                "preset": "generic",
-                "pss": {"level": "privileged", "version": "latest"},
-                "pod": {"default": {"runAsUser": 1000, "runAsGroup": 1000}, "enforced": pod},
-                "containers": {"enforced": containers},
-                "init": {"enforced": init},
+    (
+        profiles(),
+        profiles(),
+        profiles(),
+        // SPEC §5: hostUsers (default, enforced), forcedUser (home, writableTmp).
+        (
+            proptest::option::of(any::<bool>()),
+            proptest::option::of(any::<bool>()),
+        ),
+        proptest::option::of((any::<bool>(), any::<bool>())),
+        any::<bool>(),
+    )
+        .prop_map(|(mut pod, containers, init, host_users, forced, allow_root)| {
+            let mut default = json!({"runAsUser": 1000, "runAsGroup": 1000});
+            if let Some(h) = host_users.0 {
+                default["hostUsers"] = json!(h);
             }
-        });
-        let policy = load::from_str(&text.to_string(), "props.json").unwrap();
-        (text, policy)
-    })
+            if let Some(h) = host_users.1 {
+                pod.insert("hostUsers".into(), json!(h));
+            }
+            let mut text = json!({
+                "apiVersion": "ciguard.io/v1alpha1", "kind": "SecurityPolicy",
+                "metadata": {"name": "props"},
+                "spec": {
+                    "preset": "generic",
+                    "pss": {"level": "privileged", "version": "latest"},
+                    "pod": {"default": default, "enforced": pod},
+                    "containers": {"enforced": containers},
+                    "init": {"enforced": init},
+                    "allowRootInUserNamespace": allow_root,
+                    "allowedCapabilities": ["NET_BIND_SERVICE"],
+                }
+            });
+            if let Some((home, tmp)) = forced {
+                text["spec"]["forcedUser"] = json!({"writableTmp": tmp});
+                if home {
+                    text["spec"]["forcedUser"]["home"] = json!("/tmp");
+                }
+            }
+            let policy = load::from_str(&text.to_string(), "props.json").unwrap();
+            (text, policy)
+        })
 }
 
 fn container(i: usize) -> impl Strategy<Value = Value> {
@@ -89,8 +116,9 @@ fn container(i: usize) -> impl Strategy<Value = Value> {
         proptest::option::of(proptest::sample::select(&[1000i64, 2000, 0][..])),
         any::<bool>(),
         profiles(),
+        (any::<bool>(), any::<bool>(), any::<bool>()),
     )
-        .prop_map(move |(image, uid, workdir, mut ctx)| {
+        .prop_map(move |(image, uid, workdir, mut ctx, (home, tmp, add))| {
             let mut c = json!({"name": format!("c{i}"), "image": image,
                 "volumeMounts": [{"name": "builds", "mountPath": "/builds"}]});
             if workdir {
@@ -98,6 +126,21 @@ fn container(i: usize) -> impl Strategy<Value = Value> {
             }
             if let Some(uid) = uid {
                 ctx.insert("runAsUser".into(), json!(uid));
+            }
+            if home {
+                c["env"] = json!([{"name": "HOME", "value": "/home/ci"}]);
+            }
+            if tmp {
+                c["volumeMounts"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"name": "builds", "mountPath": "/tmp", "subPath": "tmp"}));
+            }
+            if add {
+                ctx.insert(
+                    "capabilities".into(),
+                    json!({"add": ["NET_BIND_SERVICE", "NET_ADMIN"]}),
+                );
             }
             if !ctx.is_empty() {
                 c["securityContext"] = Value::Object(ctx);
@@ -111,10 +154,14 @@ fn pod() -> impl Strategy<Value = Value> {
         profiles(),
         (1..=3usize).prop_flat_map(|n| (0..n).map(container).collect::<Vec<_>>()),
         proptest::option::of(container(9)),
+        proptest::option::of(any::<bool>()),
     )
-        .prop_map(|(ctx, containers, init)| {
+        .prop_map(|(ctx, containers, init, host_users)| {
             let mut spec = json!({"securityContext": ctx, "containers": containers,
                 "volumes": [{"name": "builds", "emptyDir": {}}]});
+            if let Some(h) = host_users {
+                spec["hostUsers"] = json!(h);
+            }
             if let Some(init) = init {
                 spec["initContainers"] = json!([init]);
             }
@@ -150,9 +197,18 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: cases(256), ..ProptestConfig::default() })]
 
     #[test]
-    fn reinvocation_after_defaulting_returns_no_patch((_, policy) in policy(), submitted in pod()) {
+    fn reinvocation_after_defaulting_returns_no_patch((text, policy) in policy(), submitted in pod()) {
         let first = as_apiserver_sends(&submitted);
         let (patched, _) = mutate(&policy, &first, "uid-1");
+        if let Some(h) = text.pointer("/spec/pod/enforced/hostUsers") {
+            prop_assert_eq!(patched["spec"].get("hostUsers"), Some(h));
+        }
+        // forcedUser adds HOME and the /tmp mount at most once per container.
+        for c in patched["spec"]["containers"].as_array().unwrap() {
+            let homes = c["env"].as_array().into_iter().flatten().filter(|e| e["name"] == "HOME").count();
+            let tmps = c["volumeMounts"].as_array().into_iter().flatten().filter(|m| m["mountPath"] == "/tmp").count();
+            prop_assert!(homes <= 1 && tmps <= 1, "{}", c);
+        }
         let second = as_apiserver_sends(&patched);
         let (_, patch) = mutate(&policy, &second, "uid-2");
         prop_assert_eq!(patch, json!([]), "second call on {}", second);

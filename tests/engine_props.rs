@@ -129,6 +129,33 @@ fn pod_ctx(enforced: bool) -> impl Strategy<Value = Value> {
 const USER_LISTS: &[&[&str]] = &[&["1000", "2000"], &["*"], &["0", ">=1000", "!1001"], &["<3000"]];
 const GROUP_LISTS: &[&[&str]] = &[&["1000-2000"], &["*", "!5"], &["0"]];
 
+/// SPEC §5 keys: `hostUsers` (default, enforced), `allowRootInUserNamespace`,
+/// `allowedCapabilities`, `forcedUser` (home, writableTmp), and `onViolation`.
+#[allow(clippy::type_complexity)]
+fn real_cluster_keys() -> impl Strategy<
+    Value = (
+        (Option<bool>, Option<bool>),
+        bool,
+        Option<Vec<&'static str>>,
+        Option<(bool, bool)>,
+        &'static str,
+    ),
+> {
+    (
+        (
+            proptest::option::of(any::<bool>()),
+            proptest::option::of(any::<bool>()),
+        ),
+        any::<bool>(),
+        proptest::option::of(proptest::sample::subsequence(
+            &["NET_BIND_SERVICE", "cap_kill", "CAP_NET_RAW"][..],
+            0..=2,
+        )),
+        proptest::option::of((any::<bool>(), any::<bool>())),
+        pick(&["warn", "warn", "deny"][..]),
+    )
+}
+
 fn policy_strategy() -> impl Strategy<Value = ValidPolicy> {
     (
         pick(
@@ -149,15 +176,33 @@ fn policy_strategy() -> impl Strategy<Value = ValidPolicy> {
         (pod_ctx(false), pod_ctx(true)),
         (container_ctx(false), container_ctx(true)),
         proptest::collection::vec((container_ctx(false), container_ctx(true)), 4),
+        real_cluster_keys(),
     )
         .prop_filter_map(
             "the policy must be valid",
-            |(preset, users, groups, pod, containers, roles)| {
+            |(preset, users, groups, mut pod, containers, roles, real)| {
+                let (host_users, allow_root, capabilities, forced_user, on_violation) = real;
+                for (ctx, h) in [(&mut pod.0, host_users.0), (&mut pod.1, host_users.1)] {
+                    if let Some(h) = h {
+                        ctx["hostUsers"] = json!(h);
+                    }
+                }
                 let mut spec = json!({
                     "preset": preset,
+                    "onViolation": on_violation,
                     "pod": {"default": pod.0, "enforced": pod.1},
                     "containers": {"default": containers.0, "enforced": containers.1},
                 });
+                spec["allowRootInUserNamespace"] = json!(allow_root);
+                if let Some(c) = capabilities {
+                    spec["allowedCapabilities"] = json!(c);
+                }
+                if let Some((home, tmp)) = forced_user {
+                    spec["forcedUser"] = json!({"writableTmp": tmp});
+                    if home {
+                        spec["forcedUser"]["home"] = json!("/tmp");
+                    }
+                }
                 for (name, (d, e)) in ["build", "helper", "service", "init"].iter().zip(roles) {
                     spec[*name] = json!({"default": d, "enforced": e});
                 }
@@ -179,10 +224,30 @@ fn pod_strategy() -> impl Strategy<Value = Value> {
         pod_ctx(false),
         proptest::collection::vec(container_ctx(false), 4),
         any::<bool>(),
+        (
+            proptest::option::of(any::<bool>()),
+            proptest::option::of(pick(&["hostNetwork", "hostPID", "hostIPC"][..])),
+            any::<bool>(),
+            any::<bool>(),
+        ),
     )
-        .prop_map(|(pod, ctxs, nested)| {
+        .prop_map(|(pod, ctxs, nested, (host_users, host_ns, home, tmp))| {
             let mut p = common::example("examples/gitlab-runner/build-pod.yaml");
             p["spec"]["securityContext"] = pod;
+            if let Some(h) = host_users {
+                p["spec"]["hostUsers"] = json!(h);
+            }
+            if let Some(ns) = host_ns {
+                p["spec"][ns] = json!(true);
+            }
+            // The build container's own HOME and /tmp, which forcedUser never replaces.
+            if home {
+                p["spec"]["containers"][0]["env"] = json!([{"name": "HOME", "value": "/root"}]);
+            }
+            if tmp {
+                p["spec"]["containers"][1]["volumeMounts"] =
+                    json!([{"name": "scratch", "mountPath": "/tmp"}]);
+            }
             p["spec"]["initContainers"][0]["securityContext"] = ctxs[0].clone();
             for i in 0..3 {
                 p["spec"]["containers"][i]["securityContext"] = ctxs[i + 1].clone();
@@ -214,6 +279,9 @@ proptest! {
     #[test]
     fn enforced_values_are_always_in_the_output(policy in policy_strategy(), pod in pod_strategy()) {
         let r = render(&policy, &pod).unwrap();
+        if let Some(h) = policy.pod.enforced.get("hostUsers") {
+            prop_assert_eq!(r.object["spec"].get("hostUsers"), Some(h));
+        }
         let labels = Default::default();
         let facts = ciguard::policy::PodFacts::new(&labels, pod.get("spec"));
         for list in ["initContainers", "containers"] {

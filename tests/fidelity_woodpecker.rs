@@ -201,7 +201,6 @@ const CASES: &[Case] = &[
     // Woodpecker's main branch (user namespaces), not in PR #6310's version of the test.
     Case {
         host_users: Some(false),
-        difference: Some("root-user-namespace"),
         ..case(
             "TestPodPrivilege/securty context is requesting root with hostUsers=false (user namespaces): allowed",
             ROOT_OK,

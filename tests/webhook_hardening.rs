@@ -373,3 +373,37 @@ async fn the_workdir_init_container_runs_under_the_pods_enforced_profiles() {
     check["request"]["uid"] = json!("uid-check");
     assert_eq!(setup.admit("/validate", &check).await["allowed"], true);
 }
+
+/// `allowRootInUserNamespace` for `kubectl debug`: `hostUsers` cannot change on a running
+/// pod, so the pod's own value decides whether a debug container may run as root, not the
+/// policy's `pod.default.hostUsers` (SPEC §5, user namespaces).
+#[tokio::test]
+async fn kubectl_debug_root_follows_the_running_pods_host_users() {
+    let policy = POLICY
+        .replace(
+            "  onViolation: warn\n",
+            "  onViolation: warn\n  allowRootInUserNamespace: true\n",
+        )
+        .replace(
+            "    default: {runAsNonRoot: true,",
+            "    default: {hostUsers: false, runAsNonRoot: true,",
+        );
+    let setup = Setup::start(&policy, &[]).await;
+    for (host_users, root_kept) in [(Some(false), true), (Some(true), false), (None, false)] {
+        let mut running = as_apiserver_sends(&ci_pod("job-userns"));
+        if let Some(h) = host_users {
+            running["spec"]["hostUsers"] = json!(h);
+        }
+        let debugger = json!({"name": "debugger", "image": "busybox", "securityContext": {"runAsUser": 0}});
+        let review = debug_review(&running, debugger);
+        let response = setup.admit("/mutate", &review).await;
+        assert_eq!(response["allowed"], true, "{response}");
+        let patched = apply(&object(&review), &response);
+        let ctx = &patched["spec"]["ephemeralContainers"][0]["securityContext"];
+        assert_eq!(
+            ctx.get("runAsUser") == Some(&json!(0)),
+            root_kept,
+            "hostUsers {host_users:?}: {ctx}"
+        );
+    }
+}

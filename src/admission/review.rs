@@ -441,6 +441,15 @@ fn render_ephemeral(
             "containers": new.iter().map(|(_, c)| (*c).clone()).collect::<Vec<_>>(),
         },
     });
+    let mut pod = pod;
+    // Whether the pod runs in a user namespace decides whether root is admitted
+    // (`allowRootInUserNamespace`): the running pod's own `hostUsers` (immutable) decides,
+    // not what the policy would give a new pod.
+    if let Some(v) = object.pointer("/spec/hostUsers") {
+        pod["spec"]["hostUsers"] = v.clone();
+    }
+    no_roles.pod.default.remove("hostUsers");
+    no_roles.pod.enforced.remove("hostUsers");
     let rendered = merge::render_with(&no_roles, &pod, PodSecurity::Skip).map_err(|e| e.to_string())?;
     Ok(Some((new.iter().map(|(i, _)| *i).collect(), rendered)))
 }

@@ -8,6 +8,8 @@
 //!   unset, Woodpecker's built-in default `fsGroup: 1000`
 //! - `WOODPECKER_BACKEND_K8S_ENFORCED_SECCTX` → `pod.enforced` / `containers.enforced`
 //! - `WOODPECKER_BACKEND_K8S_PERMISSION_INIT_IMAGE` → `workdirInit.image`
+//! - always `allowRootInUserNamespace: true`: a step with `hostUsers: false` may ask for
+//!   user, group and `fsGroup` 0 (Woodpecker's main branch)
 //!
 //! The two contexts are YAML or JSON (Woodpecker reads them with `sigs.k8s.io/yaml`).
 //! Woodpecker knows ten keys, matched without regard to case as Go's JSON decoder does
@@ -176,7 +178,8 @@ fn woodpecker_keys(
 /// Imports Woodpecker's settings from a map of environment variables.
 pub fn import(vars: &BTreeMap<String, String>, source: &str) -> Result<Imported, ImportError> {
     let mut warnings = Vec::new();
-    let mut spec = json!({"preset": "woodpecker"});
+    // Woodpecker (main branch) lets a step with `hostUsers: false` run as root.
+    let mut spec = json!({"preset": "woodpecker", "allowRootInUserNamespace": true});
     let mut nonroot = Map::new();
     if let Some(v) = vars.get(NONROOT) {
         match v.trim().to_ascii_lowercase().as_str() {

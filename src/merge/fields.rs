@@ -12,65 +12,248 @@ use serde_json::{Map, Value};
 use super::layer::{Layer, Origin, Scope};
 use crate::policy::{Contexts, Role, ValidPolicy};
 
-/// The pod-level fields ciguard merges, in Kubernetes' order.
-pub(crate) const POD_FIELDS: &[&str] = &[
-    "runAsUser",
-    "runAsGroup",
-    "runAsNonRoot",
-    "fsGroup",
-    "fsGroupChangePolicy",
-    "supplementalGroups",
-    "supplementalGroupsPolicy",
-    "seLinuxOptions",
-    "seLinuxChangePolicy",
-    "seccompProfile",
-    "appArmorProfile",
-    "sysctls",
-    "windowsOptions",
+/// Where a field lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Level {
+    /// Only the pod-level security context has it.
+    Pod,
+    /// Only a container's security context has it.
+    Container,
+    /// Both have it; a container value overrides the pod value.
+    Both,
+    /// The pod spec itself (`hostUsers`), set in `pod.default`/`pod.enforced`.
+    Spec,
+}
+
+/// How a field's values from several layers combine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Merge {
+    /// A scalar: the highest layer's value.
+    Leaf,
+    /// An object or list replaced whole by a higher layer (`seccompProfile`, `sysctls`, …).
+    Whole,
+    /// `capabilities`: `drop` is the union of every layer, `add` the highest layer's.
+    Capabilities,
+}
+
+/// Which allowlist checks a job's request for a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IdList {
+    /// `allowedUsers`
+    Users,
+    /// `allowedGroups`
+    Groups,
+}
+
+impl IdList {
+    /// The policy key.
+    pub const fn key(self) -> &'static str {
+        match self {
+            IdList::Users => "allowedUsers",
+            IdList::Groups => "allowedGroups",
+        }
+    }
+}
+
+/// One field ciguard merges: the single definition the loader, the engine, validity,
+/// lint and import read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Field {
+    /// The Kubernetes API name.
+    pub name: &'static str,
+    /// Pod, container or both.
+    pub level: Level,
+    /// How layers combine.
+    pub merge: Merge,
+    /// The job's user or group: the helper role never inherits it from the pod.
+    pub identity: bool,
+    /// The allowlist a job's request is checked against (IDs in 0…2147483647).
+    pub ids: Option<IdList>,
+    /// Allowed string values, as (path inside the field, values); `""` is the field itself.
+    pub values: &'static [(&'static str, &'static [&'static str])],
+}
+
+const PROFILE_TYPES: &[&str] = &["RuntimeDefault", "Localhost", "Unconfined"];
+
+const fn field(name: &'static str, level: Level, merge: Merge) -> Field {
+    Field {
+        name,
+        level,
+        merge,
+        identity: false,
+        ids: None,
+        values: &[],
+    }
+}
+
+const fn ids(name: &'static str, level: Level, list: IdList, identity: bool) -> Field {
+    Field {
+        name,
+        level,
+        merge: if identity { Merge::Leaf } else { Merge::Whole },
+        identity,
+        ids: Some(list),
+        values: &[],
+    }
+}
+
+const fn one_of(
+    name: &'static str,
+    level: Level,
+    merge: Merge,
+    values: &'static [(&'static str, &'static [&'static str])],
+) -> Field {
+    Field {
+        name,
+        level,
+        merge,
+        identity: false,
+        ids: None,
+        values,
+    }
+}
+
+/// Every field, in Kubernetes' order (the pod's and the containers' orders are both
+/// subsequences of it, and the engine writes in that order).
+pub(crate) const FIELDS: &[Field] = &[
+    ids("runAsUser", Level::Both, IdList::Users, true),
+    ids("runAsGroup", Level::Both, IdList::Groups, true),
+    field("runAsNonRoot", Level::Both, Merge::Leaf),
+    Field {
+        merge: Merge::Leaf,
+        ..ids("fsGroup", Level::Pod, IdList::Groups, false)
+    },
+    one_of(
+        "fsGroupChangePolicy",
+        Level::Pod,
+        Merge::Leaf,
+        &[("", &["OnRootMismatch", "Always"])],
+    ),
+    ids("supplementalGroups", Level::Pod, IdList::Groups, false),
+    one_of(
+        "supplementalGroupsPolicy",
+        Level::Pod,
+        Merge::Leaf,
+        &[("", &["Merge", "Strict"])],
+    ),
+    field("allowPrivilegeEscalation", Level::Container, Merge::Leaf),
+    field("privileged", Level::Container, Merge::Leaf),
+    field("readOnlyRootFilesystem", Level::Container, Merge::Leaf),
+    one_of(
+        "procMount",
+        Level::Container,
+        Merge::Leaf,
+        &[("", &["Default", "Unmasked"])],
+    ),
+    field("seLinuxOptions", Level::Both, Merge::Whole),
+    one_of(
+        "seLinuxChangePolicy",
+        Level::Pod,
+        Merge::Leaf,
+        &[("", &["MountOption", "Recursive"])],
+    ),
+    one_of(
+        "seccompProfile",
+        Level::Both,
+        Merge::Whole,
+        &[("type", PROFILE_TYPES)],
+    ),
+    one_of(
+        "appArmorProfile",
+        Level::Both,
+        Merge::Whole,
+        &[("type", PROFILE_TYPES)],
+    ),
+    field("sysctls", Level::Pod, Merge::Whole),
+    field("windowsOptions", Level::Both, Merge::Whole),
+    field("capabilities", Level::Container, Merge::Capabilities),
+    field("hostUsers", Level::Spec, Merge::Leaf),
 ];
 
+/// Which fields a name list holds.
+#[derive(Clone, Copy)]
+enum Pick {
+    Pod,
+    Container,
+}
+
+const fn picked(f: &Field, pick: Pick) -> bool {
+    match pick {
+        Pick::Pod => matches!(f.level, Level::Pod | Level::Both),
+        // Capabilities are merged on their own (drop union, add candidates).
+        Pick::Container => {
+            matches!(f.level, Level::Container | Level::Both) && !matches!(f.merge, Merge::Capabilities)
+        }
+    }
+}
+
+const fn count(pick: Pick) -> usize {
+    let (mut i, mut n) = (0, 0);
+    while i < FIELDS.len() {
+        if picked(&FIELDS[i], pick) {
+            n += 1;
+        }
+        i += 1;
+    }
+    n
+}
+
+const fn names<const N: usize>(pick: Pick) -> [&'static str; N] {
+    let mut out = [""; N];
+    let (mut i, mut n) = (0, 0);
+    while i < FIELDS.len() {
+        if picked(&FIELDS[i], pick) {
+            out[n] = FIELDS[i].name;
+            n += 1;
+        }
+        i += 1;
+    }
+    out
+}
+
+/// The pod-level fields ciguard merges, in Kubernetes' order.
+pub(crate) const POD_FIELDS: [&str; count(Pick::Pod)] = names(Pick::Pod);
+
 /// The container-level fields ciguard merges (capabilities apart), in Kubernetes' order.
-pub(crate) const CONTAINER_FIELDS: &[&str] = &[
-    "runAsUser",
-    "runAsGroup",
-    "runAsNonRoot",
-    "allowPrivilegeEscalation",
-    "privileged",
-    "readOnlyRootFilesystem",
-    "procMount",
-    "seLinuxOptions",
-    "seccompProfile",
-    "appArmorProfile",
-    "windowsOptions",
-];
+pub(crate) const CONTAINER_FIELDS: [&str; count(Pick::Container)] = names(Pick::Container);
+
+/// The pod spec field `pod.default`/`pod.enforced` accept beside the security context.
+pub(crate) const HOST_USERS: &str = crate::policy::pod_context::HOST_USERS;
+
+/// The definition of a field.
+pub(crate) fn lookup(name: &str) -> Option<&'static Field> {
+    FIELDS.iter().find(|f| f.name == name)
+}
+
+/// Whether a path the engine writes is inside a security context: the [`Level::Spec`]
+/// fields and the named list items ciguard adds (`env[HOME]`, `volumeMounts[ciguard-tmp]`,
+/// `volumes[ciguard-tmp]`) are not, nor the host namespaces `hostUsers: false` removes.
+pub(crate) fn in_security_context(path: &str) -> bool {
+    let head = path.split(['[', '.']).next().unwrap_or(path);
+    !(matches!(
+        head,
+        "env" | "volumeMounts" | "volumes" | "hostNetwork" | "hostPID" | "hostIPC"
+    ) || lookup(head).is_some_and(|f| f.level == Level::Spec))
+}
 
 /// Whether a pod-level security-context field exists.
 pub(crate) fn is_pod_field(field: &str) -> bool {
-    POD_FIELDS.contains(&field)
+    lookup(field).is_some_and(|f| matches!(f.level, Level::Pod | Level::Both))
 }
 
 /// Whether a container-level security-context field exists.
 pub(crate) fn is_container_field(field: &str) -> bool {
-    CONTAINER_FIELDS.contains(&field) || field == "capabilities"
+    lookup(field).is_some_and(|f| matches!(f.level, Level::Container | Level::Both))
 }
 
 /// The fields both levels have: a container value overrides the pod value.
 pub(crate) fn is_shared(field: &str) -> bool {
-    matches!(
-        field,
-        "runAsUser"
-            | "runAsGroup"
-            | "runAsNonRoot"
-            | "seLinuxOptions"
-            | "seccompProfile"
-            | "appArmorProfile"
-            | "windowsOptions"
-    )
+    lookup(field).is_some_and(|f| f.level == Level::Both)
 }
 
 /// The job's user and group, which the helper role never inherits.
 pub(crate) fn is_job_identity(field: &str) -> bool {
-    matches!(field, "runAsUser" | "runAsGroup")
+    lookup(field).is_some_and(|f| f.identity)
 }
 
 /// A value some layer offers for a field, borrowed from the policy or the pod.
@@ -286,4 +469,67 @@ pub(crate) fn add_candidates<'a>(
     }
     c.push(Origin::new(Layer::Job, Scope::Containers), add(job_container));
     c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lists the engine walked before the table existed: the order decides the order of
+    /// the patch, which must not change.
+    #[test]
+    fn merge_order_is_kubernetes_order() {
+        assert_eq!(
+            POD_FIELDS,
+            [
+                "runAsUser",
+                "runAsGroup",
+                "runAsNonRoot",
+                "fsGroup",
+                "fsGroupChangePolicy",
+                "supplementalGroups",
+                "supplementalGroupsPolicy",
+                "seLinuxOptions",
+                "seLinuxChangePolicy",
+                "seccompProfile",
+                "appArmorProfile",
+                "sysctls",
+                "windowsOptions",
+            ]
+        );
+        assert_eq!(
+            CONTAINER_FIELDS,
+            [
+                "runAsUser",
+                "runAsGroup",
+                "runAsNonRoot",
+                "allowPrivilegeEscalation",
+                "privileged",
+                "readOnlyRootFilesystem",
+                "procMount",
+                "seLinuxOptions",
+                "seccompProfile",
+                "appArmorProfile",
+                "windowsOptions",
+            ]
+        );
+    }
+
+    #[test]
+    fn names_are_unique_and_k8s_fields() {
+        use k8s_openapi::api::core::v1 as core;
+        let pod = crate::policy::load::fields_of::<core::PodSecurityContext>();
+        let container = crate::policy::load::fields_of::<core::SecurityContext>();
+        for (i, f) in FIELDS.iter().enumerate() {
+            assert!(FIELDS[..i].iter().all(|g| g.name != f.name), "{} twice", f.name);
+            let (p, c) = (pod.contains(&f.name), container.contains(&f.name));
+            let want = match f.level {
+                Level::Pod => (true, false),
+                Level::Container => (false, true),
+                Level::Both => (true, true),
+                Level::Spec => (false, false),
+            };
+            assert_eq!((p, c), want, "{}", f.name);
+        }
+    }
 }

@@ -48,6 +48,9 @@ pub enum Origin {
     },
     /// The working-directory init container ciguard adds.
     WorkdirInit,
+    /// `spec.forcedUser`: `HOME` and the writable `/tmp` of a container whose uid the
+    /// policy set.
+    ForcedUser,
 }
 
 impl Origin {
@@ -60,7 +63,7 @@ impl Origin {
     pub(crate) fn rank(self) -> (u8, u8) {
         match self {
             Origin::Layer { layer, scope } => (layer as u8, u8::from(scope != Scope::Pod)),
-            Origin::WorkdirInit => (u8::MAX, 0),
+            Origin::WorkdirInit | Origin::ForcedUser => (u8::MAX, 0),
         }
     }
 
@@ -68,7 +71,7 @@ impl Origin {
     pub fn layer(self) -> Option<Layer> {
         match self {
             Origin::Layer { layer, .. } => Some(layer),
-            Origin::WorkdirInit => None,
+            Origin::WorkdirInit | Origin::ForcedUser => None,
         }
     }
 }
@@ -78,6 +81,7 @@ impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (layer, scope) = match self {
             Origin::WorkdirInit => return f.write_str("workdirInit"),
+            Origin::ForcedUser => return f.write_str("forcedUser"),
             Origin::Layer { layer, scope } => (*layer, *scope),
         };
         let section = match scope {
@@ -119,15 +123,22 @@ impl List {
 pub struct FieldRef {
     /// The container (list and name); `None` for the pod-level security context.
     pub container: Option<(List, Arc<str>)>,
-    /// The field name inside `securityContext` (`runAsUser`, `capabilities.drop`, …).
+    /// The field name inside `securityContext` (`runAsUser`, `capabilities.drop`, …), or
+    /// outside it for the pod spec's and container's own fields (`hostUsers`, `env[HOME]`,
+    /// `volumeMounts[ciguard-tmp]`, `volumes[ciguard-tmp]`).
     pub field: Cow<'static, str>,
 }
 
 impl fmt::Display for FieldRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ctx = if super::fields::in_security_context(&self.field) {
+            "securityContext."
+        } else {
+            ""
+        };
         match &self.container {
-            None => write!(f, "spec.securityContext.{}", self.field),
-            Some((list, name)) => write!(f, "spec.{}[{name}].securityContext.{}", list.key(), self.field),
+            None => write!(f, "spec.{ctx}{}", self.field),
+            Some((list, name)) => write!(f, "spec.{}[{name}].{ctx}{}", list.key(), self.field),
         }
     }
 }

@@ -36,6 +36,18 @@ use crate::{
 /// ciguard's own and are regenerated on every render.
 pub const WORKDIR_INIT_PREFIX: &str = "ciguard-workdir";
 
+/// The name of the emptyDir volume `forcedUser.writableTmp` mounts at `/tmp`.
+pub const TMP_VOLUME: &str = "ciguard-tmp";
+
+/// A capability name as `allowedCapabilities` compares it: upper case, without `CAP_`.
+fn capability_name(name: &str) -> String {
+    let upper = name.trim().to_ascii_uppercase();
+    match upper.strip_prefix("CAP_") {
+        Some(rest) => rest.to_string(),
+        None => upper,
+    }
+}
+
 /// A document that cannot be rendered because it is not a well-formed pod carrier.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{kind} \"{name}\": {pointer}: {message}")]
@@ -61,6 +73,8 @@ pub enum WarningCode {
     /// A helper container inherits the job's pod-level user or group; no policy layer
     /// gives it one of its own.
     HelperInheritsJobId,
+    /// A capability the job adds is not in `allowedCapabilities`; the request was dropped.
+    DisallowedCapability,
     /// A higher policy layer replaced a value the job asked for (a notice: the pod is
     /// allowed; GitLab Runner logs "Overriding user for container …").
     OverriddenByPolicy,
@@ -68,10 +82,11 @@ pub enum WarningCode {
 
 impl WarningCode {
     /// Every code.
-    pub const ALL: [WarningCode; 4] = [
+    pub const ALL: [WarningCode; 5] = [
         WarningCode::DisallowedId,
         WarningCode::ConflictsWithPolicy,
         WarningCode::HelperInheritsJobId,
+        WarningCode::DisallowedCapability,
         WarningCode::OverriddenByPolicy,
     ];
 
@@ -81,6 +96,7 @@ impl WarningCode {
             WarningCode::DisallowedId => "disallowed-id",
             WarningCode::ConflictsWithPolicy => "conflicts-with-policy",
             WarningCode::HelperInheritsJobId => "helper-inherits-job-id",
+            WarningCode::DisallowedCapability => "disallowed-capability",
             WarningCode::OverriddenByPolicy => "overridden-by-policy",
         }
     }
@@ -96,6 +112,9 @@ impl WarningCode {
             }
             WarningCode::HelperInheritsJobId => {
                 "a helper container inherits the job's pod-level user or group; set helper.default"
+            }
+            WarningCode::DisallowedCapability => {
+                "a capability the job adds is not in allowedCapabilities; the request was dropped"
             }
             WarningCode::OverriddenByPolicy => {
                 "a policy layer above the job replaced a value the job asked for (a notice)"
@@ -313,8 +332,11 @@ pub fn render_with(
         policy,
         warnings: Vec::new(),
         denied: Vec::new(),
+        user_namespace: false,
+        tmp_mounted: false,
         w: Writer::new(&mut out, kind.spec_path()),
     };
+    engine.host_users(spec);
     let pod_allowed = engine.pod(job_pod);
     let pod_effective = engine
         .w
@@ -325,6 +347,9 @@ pub fn render_with(
     let pod_effective = pod_effective.as_object().unwrap_or(&empty);
     for c in &containers {
         engine.container(c, &pod_allowed, pod_effective);
+    }
+    if engine.tmp_mounted {
+        engine.tmp_volume();
     }
     if policy.workdir_init.enabled {
         engine.workdir();
@@ -376,6 +401,10 @@ struct Engine<'p, 'o> {
     policy: &'p ValidPolicy,
     warnings: Vec<Warning>,
     denied: Vec<(WarningCode, String)>,
+    /// Whether the rendered pod has `hostUsers: false`.
+    user_namespace: bool,
+    /// Whether some container got the `forcedUser.writableTmp` mount.
+    tmp_mounted: bool,
     w: Writer<'o>,
 }
 
@@ -405,6 +434,8 @@ impl Engine<'_, '_> {
         let Some((name, list)) = validity::list_for(self.policy, field) else {
             return;
         };
+        // Woodpecker's rule (SPEC §5): uid/gid 0 of a user namespace is not root on the node.
+        let root_in_user_namespace = self.user_namespace && self.policy.spec().allow_root_in_user_namespace;
         let Some(top) = c.winner() else { return };
         // A request for a value the policy itself offers at some layer is within what the
         // admin allows (this also keeps a re-render of a rendered pod quiet).
@@ -417,8 +448,9 @@ impl Engine<'_, '_> {
             Value::Array(ids) => ids.clone(),
             single => vec![single.clone()],
         };
-        let (ok, bad): (Vec<Value>, Vec<Value>) =
-            ids.into_iter().partition(|id| validity::id_allowed(list, id));
+        let (ok, bad): (Vec<Value>, Vec<Value>) = ids.into_iter().partition(|id| {
+            validity::id_allowed(list, id) || (root_in_user_namespace && id.as_i64() == Some(0))
+        });
         if bad.is_empty() {
             return;
         }
@@ -504,7 +536,7 @@ impl Engine<'_, '_> {
     /// Resolves the pod-level context; returns the job's allowed requests.
     fn pod(&mut self, job_pod: &Map<String, Value>) -> Map<String, Value> {
         let mut allowed = job_pod.clone();
-        for &field in POD_FIELDS {
+        for &field in &POD_FIELDS {
             let decided = {
                 let mut c = fields::pod_candidates(self.policy, &allowed, field);
                 c.absorb_echo(Scope::Pod);
@@ -554,6 +586,7 @@ impl Engine<'_, '_> {
             cands[i] = cs;
         }
         let mut add = fields::add_candidates(self.policy, c.role, c.job);
+        self.check_capabilities(&mut add, &c.name);
         self.settle_conflicts(&mut cands, &mut add, &c.name);
         for (i, &field) in CONTAINER_FIELDS.iter().enumerate() {
             self.notice_override(&cands[i], Some(&c.name), field);
@@ -616,6 +649,176 @@ impl Engine<'_, '_> {
         let add = add.winner().map(|w| (w.value.as_ref(), w.origin));
         self.w
             .put(fref("capabilities.add"), target, &["capabilities", "add"], add);
+        let uid_slot = CONTAINER_FIELDS.iter().position(|f| *f == "runAsUser");
+        let forced = uid_slot
+            .and_then(|i| cands[i].winner())
+            .is_some_and(|w| !w.is_job());
+        if forced {
+            self.forced_user(c);
+        }
+    }
+
+    /// `spec.hostUsers`, with the five-layer precedence at pod level. `hostUsers: false`
+    /// cannot stand with `hostNetwork`, `hostPID` or `hostIPC` (the API server rejects the
+    /// pod): a default yields, an enforced value makes the job's host namespace a
+    /// disallowed request.
+    fn host_users(&mut self, spec: &Map<String, Value>) {
+        let field = fields::HOST_USERS;
+        let mut c = Candidates::default();
+        c.push(
+            Origin::new(Layer::Default, Scope::Pod),
+            self.policy.pod.default.get(field),
+        );
+        c.push(Origin::new(Layer::Job, Scope::Pod), spec.get(field));
+        c.push(
+            Origin::new(Layer::Enforced, Scope::Pod),
+            self.policy.pod.enforced.get(field),
+        );
+        c.absorb_echo(Scope::Pod);
+        let host_namespaces: Vec<&'static str> = ["hostNetwork", "hostPID", "hostIPC"]
+            .into_iter()
+            .filter(|k| spec.get(*k) == Some(&Value::Bool(true)))
+            .collect();
+        if !host_namespaces.is_empty() {
+            // A default `false` yields; the job's own pair is the API server's to judge.
+            while c
+                .winner()
+                .is_some_and(|w| *w.value == Value::Bool(false) && w.origin.layer() == Some(Layer::Default))
+            {
+                c.drop_winner();
+            }
+            if let Some(w) = c
+                .winner()
+                .filter(|w| *w.value == Value::Bool(false) && !w.is_job())
+            {
+                let origin = w.origin;
+                for key in host_namespaces {
+                    let detail = format!(
+                        "{key} true cannot stand with hostUsers false from {origin} (the API server rejects host namespaces in a user namespace)"
+                    );
+                    self.disallowed(WarningCode::ConflictsWithPolicy, None, detail);
+                    if self.policy.spec().on_violation == OnViolation::Warn {
+                        let fref = FieldRef {
+                            container: None,
+                            field: Cow::Borrowed(key),
+                        };
+                        self.w.put(fref, Target::Spec, &[key], None);
+                    }
+                }
+            }
+        }
+        self.notice_override(&c, None, field);
+        let winner = c.winner().map(|w| (w.value.as_ref(), w.origin));
+        self.user_namespace = winner.is_some_and(|(v, _)| *v == Value::Bool(false));
+        let fref = FieldRef {
+            container: None,
+            field: Cow::Borrowed(field),
+        };
+        self.w.put(fref, Target::Spec, &[field], winner);
+    }
+
+    /// `spec.allowedCapabilities`: the names of the job's `capabilities.add` outside the
+    /// list (or added by no policy layer) are a disallowed request; policy layers bypass it.
+    fn check_capabilities(&mut self, add: &mut Candidates<'_>, container: &Arc<str>) {
+        let Some(allowed) = &self.policy.spec().allowed_capabilities else {
+            return;
+        };
+        let Some(top) = add.winner().filter(|t| t.is_job()) else {
+            return;
+        };
+        let Some(list) = top.value.as_array() else { return };
+        let allowed: Vec<String> = allowed.iter().map(|a| capability_name(a)).collect();
+        let offered: Vec<String> = add
+            .0
+            .iter()
+            .filter(|c| !c.is_job())
+            .filter_map(|c| c.value.as_array())
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(capability_name)
+            .collect();
+        let (ok, bad): (Vec<Value>, Vec<Value>) = list.iter().cloned().partition(|cap| {
+            cap.as_str().is_some_and(|s| {
+                let n = capability_name(s);
+                allowed.contains(&n) || offered.contains(&n)
+            })
+        });
+        if bad.is_empty() {
+            return;
+        }
+        let listed = format!("allowedCapabilities [{}]", allowed.join(", "));
+        for cap in &bad {
+            self.disallowed(
+                WarningCode::DisallowedCapability,
+                Some(container),
+                format!("capabilities.add {cap} is not allowed by {listed}"),
+            );
+        }
+        match add.0.last_mut() {
+            Some(top) if !ok.is_empty() => top.value = Cow::Owned(Value::Array(ok)),
+            _ => {
+                add.drop_winner();
+            }
+        }
+    }
+
+    /// `spec.forcedUser` for a container whose uid the policy set: `HOME` unless the
+    /// container's `env` has it, the `ciguard-tmp` mount at `/tmp` unless something is
+    /// mounted there. What the container has is never replaced.
+    fn forced_user(&mut self, c: &Container<'_>) {
+        let Some(forced) = &self.policy.spec().forced_user else {
+            return;
+        };
+        let target = Target::ContainerSpec(c.list, c.index);
+        let fref = |field: String| FieldRef {
+            container: Some((c.list, c.name.clone())),
+            field: Cow::Owned(field),
+        };
+        if let Some(home) = &forced.home {
+            let item = serde_json::json!({"name": "HOME", "value": home});
+            self.w
+                .insert_named(fref("env[HOME]".into()), target, "env", item, Origin::ForcedUser);
+        }
+        if forced.writable_tmp {
+            let container = self
+                .w
+                .spec()
+                .and_then(|s| s.get(c.list.key()))
+                .and_then(|l| l.get(c.index));
+            let taken = container
+                .and_then(|x| x.get("volumeMounts"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .any(|m| {
+                    m.get("name").and_then(Value::as_str) != Some(TMP_VOLUME)
+                        && m.get("mountPath")
+                            .and_then(Value::as_str)
+                            .is_some_and(|p| p.trim_end_matches('/') == "/tmp")
+                });
+            if !taken {
+                let item = serde_json::json!({"name": TMP_VOLUME, "mountPath": "/tmp"});
+                self.w.insert_named(
+                    fref(format!("volumeMounts[{TMP_VOLUME}]")),
+                    target,
+                    "volumeMounts",
+                    item,
+                    Origin::ForcedUser,
+                );
+                self.tmp_mounted = true;
+            }
+        }
+    }
+
+    /// The pod volume behind the `forcedUser.writableTmp` mounts.
+    fn tmp_volume(&mut self) {
+        let fref = FieldRef {
+            container: None,
+            field: Cow::Owned(format!("volumes[{TMP_VOLUME}]")),
+        };
+        let item = serde_json::json!({"name": TMP_VOLUME, "emptyDir": {}});
+        self.w
+            .insert_named(fref, Target::Spec, "volumes", item, Origin::ForcedUser);
     }
 
     /// Makes a container's values valid together: while a conflict is active, the value of

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::{
     Origin,
-    fields::{Candidate, Candidates},
+    fields::{Candidate, Candidates, IdList},
 };
 use crate::policy::{IdSet, ValidPolicy, allowlist};
 
@@ -16,13 +16,12 @@ pub(crate) fn list_for<'p>(
     policy: &'p ValidPolicy,
     field: &str,
 ) -> Option<(&'static str, Option<&'p IdSet>)> {
-    match field {
-        "runAsUser" => Some(("allowedUsers", policy.allowed_users.as_ref())),
-        "runAsGroup" | "fsGroup" | "supplementalGroups" => {
-            Some(("allowedGroups", policy.allowed_groups.as_ref()))
-        }
-        _ => None,
-    }
+    let list = super::fields::lookup(field)?.ids?;
+    let set = match list {
+        IdList::Users => policy.allowed_users.as_ref(),
+        IdList::Groups => policy.allowed_groups.as_ref(),
+    };
+    Some((list.key(), set))
 }
 
 /// Whether one requested ID is allowed by a list (absent list: any non-root ID).

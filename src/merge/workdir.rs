@@ -228,16 +228,20 @@ fn container(policy: &ValidPolicy, name: String, g: &Group, pod_ctx: Option<&Val
             }
         }
     }
+    let resources = match &policy.workdir_init.resources {
+        Some(r) => serde_json::to_value(r).unwrap_or_default(),
+        None => json!({
+            "requests": {"cpu": "5m", "memory": "12Mi"},
+            "limits": {"cpu": "5m", "memory": "12Mi"}
+        }),
+    };
     let mut command = vec![json!("mkdir"), json!("-p")];
     command.extend(g.dirs.iter().map(|d| json!(d)));
     json!({
         "name": name,
         "image": policy.workdir_init.image,
         "command": command,
-        "resources": {
-            "requests": {"cpu": "5m", "memory": "12Mi"},
-            "limits": {"cpu": "5m", "memory": "12Mi"}
-        },
+        "resources": resources,
         "securityContext": ctx,
         "volumeMounts": g.mounts,
     })

@@ -24,13 +24,17 @@ pub struct PatchOp {
     pub value: Option<Value>,
 }
 
-/// Whose security context a write goes to.
+/// Where a write goes.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Target {
     /// `spec.securityContext`
     Pod,
     /// `spec.<list>[index].securityContext`
     Container(List, usize),
+    /// The pod spec itself (`spec.hostUsers`, `spec.volumes`).
+    Spec,
+    /// A container itself (`spec.<list>[index].env`, `….volumeMounts`).
+    ContainerSpec(List, usize),
 }
 
 pub(crate) struct Writer<'o> {
@@ -58,19 +62,23 @@ fn get<'v>(mut v: &'v Value, segs: &[Seg<'_>]) -> Option<&'v Value> {
     Some(v)
 }
 
-/// The path of a security-context field, at most 5 segments: list, index,
-/// `securityContext`, and up to two keys.
-fn segments<'k>(target: Target, path: &[&'k str]) -> ([Seg<'k>; 5], usize) {
-    let mut segs = [Seg::Index(0); 5];
+/// The most segments a path has: list, index, `securityContext`, and up to three keys.
+const MAX_SEGS: usize = 6;
+
+/// The path of a field under its target.
+fn segments<'k>(target: Target, path: &[&'k str]) -> ([Seg<'k>; MAX_SEGS], usize) {
+    let mut segs = [Seg::Index(0); MAX_SEGS];
     let mut n = 0;
-    if let Target::Container(list, i) = target {
+    if let Target::Container(list, i) | Target::ContainerSpec(list, i) = target {
         segs[0] = Seg::Key(list.key());
         segs[1] = Seg::Index(i);
         n = 2;
     }
-    segs[n] = Seg::Key("securityContext");
-    n += 1;
-    for k in path.iter().take(5 - n) {
+    if let Target::Pod | Target::Container(..) = target {
+        segs[n] = Seg::Key("securityContext");
+        n += 1;
+    }
+    for k in path.iter().take(MAX_SEGS - n) {
         segs[n] = Seg::Key(k);
         n += 1;
     }
@@ -225,6 +233,82 @@ impl<'o> Writer<'o> {
         };
         self.patch.push(op);
     }
+}
+
+impl Writer<'_> {
+    /// Adds `item` (an object with a `name`) to the list `key` of `target` unless an item
+    /// of that name is there already: what the pod has is never replaced. Records the
+    /// provenance of the item when it is the policy's (added now or by an earlier render).
+    pub fn insert_named(&mut self, field: FieldRef, target: Target, key: &str, item: Value, origin: Origin) {
+        let (segs, n) = segments(target, &[key]);
+        let segs = &segs[..n];
+        let name = item.get("name");
+        let current = self.spec().and_then(|s| get(s, segs));
+        if let Some(existing) = current
+            .and_then(Value::as_array)
+            .and_then(|a| a.iter().find(|x| x.get("name") == name))
+        {
+            if *existing == item {
+                self.provenance.push(Provenance {
+                    field,
+                    value: item,
+                    origin,
+                });
+            }
+            return;
+        }
+        let len = match current {
+            Some(Value::Array(a)) => Some(a.len()),
+            _ => None,
+        };
+        self.provenance.push(Provenance {
+            field: field.clone(),
+            value: item.clone(),
+            origin,
+        });
+        self.changes.push(Change {
+            field,
+            old: None,
+            new: Some(item.clone()),
+            origin: Some(origin),
+        });
+        match len {
+            Some(len) => {
+                let Some(list) = self
+                    .spec_mut()
+                    .and_then(|s| get_mut(s, segs))
+                    .and_then(Value::as_array_mut)
+                else {
+                    return;
+                };
+                list.push(item.clone());
+                let mut path = self.pointer(segs);
+                path.push_str(&format!("/{len}"));
+                self.patch.push(PatchOp {
+                    op: "add",
+                    path,
+                    value: Some(item),
+                });
+            }
+            // No list yet (or a null one): the list is added with the item.
+            None => self.set(segs, Some(Value::Array(vec![item])), false),
+        }
+    }
+
+    fn spec_mut(&mut self) -> Option<&mut Value> {
+        at_mut(self.out, self.spec_path)
+    }
+}
+
+fn get_mut<'v>(mut v: &'v mut Value, segs: &[Seg<'_>]) -> Option<&'v mut Value> {
+    for s in segs {
+        v = match (s, v) {
+            (Seg::Key(k), Value::Object(m)) => m.get_mut(*k)?,
+            (Seg::Index(i), Value::Array(a)) => a.get_mut(*i)?,
+            _ => return None,
+        };
+    }
+    Some(v)
 }
 
 impl Writer<'_> {

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use super::{API_VERSION, Contexts, IdSet, KIND, Policy, PolicySpec, Role, ValidPolicy, allowlist::MAX_ID};
 use crate::{
     error::Location,
+    merge::fields,
     pss::{Level, LevelVersion, Version},
     source::{self, LocationIndex, SyntaxError},
 };
@@ -344,6 +345,28 @@ impl Validator<'_> {
             self.invalid(loc, "workdirInit.image is empty, expected an image reference");
         }
         self.match_selectors(spec);
+        for (i, cap) in spec.allowed_capabilities.iter().flatten().enumerate() {
+            let name = cap.trim().to_ascii_uppercase();
+            let name = name.strip_prefix("CAP_").unwrap_or(&name);
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') {
+                let loc = self.at_value(&format!("/spec/allowedCapabilities/{i}"));
+                self.invalid(
+                    loc,
+                    format!(
+                        "allowedCapabilities[{i}] {cap:?}: expected a capability name such as NET_BIND_SERVICE or CAP_NET_BIND_SERVICE"
+                    ),
+                );
+            }
+        }
+        if let Some(home) = spec.forced_user.as_ref().and_then(|f| f.home.as_deref())
+            && !home.starts_with('/')
+        {
+            let loc = self.at_value("/spec/forcedUser/home");
+            self.invalid(
+                loc,
+                format!("forcedUser.home {home:?}: expected an absolute path"),
+            );
+        }
         let mut maps: Vec<Contexts> = Vec::new();
         for (name, pod_level) in SECTIONS {
             let (default, enforced) = match name {
@@ -458,59 +481,58 @@ impl Validator<'_> {
     /// Values the API server would reject, checked where the policy states them.
     fn context(&mut self, base: &str, ctx: &Map<String, Value>, pod_level: bool) {
         let section = dotted(base);
-        for key in ["runAsUser", "runAsGroup", "fsGroup"] {
-            if let Some(n) = ctx.get(key).and_then(Value::as_i64)
-                && !(0..=MAX_ID).contains(&n)
-            {
-                let loc = self.at_value(&format!("{base}/{key}"));
-                self.invalid(
-                    loc,
-                    format!("{section}.{key} {n} is out of range, expected 0…{MAX_ID}"),
-                );
+        for f in fields::FIELDS.iter().filter(|f| f.ids.is_some()) {
+            let key = f.name;
+            match ctx.get(key) {
+                Some(Value::Array(ids)) => {
+                    for (i, g) in ids.iter().enumerate() {
+                        if let Some(n) = g.as_i64()
+                            && !(0..=MAX_ID).contains(&n)
+                        {
+                            let loc = self.at_value(&format!("{base}/{key}/{i}"));
+                            self.invalid(
+                                loc,
+                                format!("{section}.{key}[{i}] {n} is out of range, expected 0…{MAX_ID}"),
+                            );
+                        }
+                    }
+                }
+                Some(v) => {
+                    if let Some(n) = v.as_i64()
+                        && !(0..=MAX_ID).contains(&n)
+                    {
+                        let loc = self.at_value(&format!("{base}/{key}"));
+                        self.invalid(
+                            loc,
+                            format!("{section}.{key} {n} is out of range, expected 0…{MAX_ID}"),
+                        );
+                    }
+                }
+                None => {}
             }
         }
-        if let Some(Value::Array(groups)) = ctx.get("supplementalGroups") {
-            for (i, g) in groups.iter().enumerate() {
-                if let Some(n) = g.as_i64()
-                    && !(0..=MAX_ID).contains(&n)
+        for f in fields::FIELDS {
+            for (sub, allowed) in f.values {
+                let path = if sub.is_empty() {
+                    f.name.to_string()
+                } else {
+                    format!("{}/{sub}", f.name)
+                };
+                let ptr = format!("/{path}");
+                if let Some(v) = Value::Object(ctx.clone()).pointer(&ptr).and_then(Value::as_str)
+                    && !allowed.contains(&v)
                 {
-                    let loc = self.at_value(&format!("{base}/supplementalGroups/{i}"));
+                    let field = path.replace('/', ".");
+                    let (loc, what) = if v.is_empty() {
+                        (self.at_key(&format!("{base}{ptr}")), "is missing".to_string())
+                    } else {
+                        (self.at_value(&format!("{base}{ptr}")), format!("\"{v}\""))
+                    };
                     self.invalid(
                         loc,
-                        format!("{section}.supplementalGroups[{i}] {n} is out of range, expected 0…{MAX_ID}"),
+                        format!("{section}.{field} {what}: expected one of {}", allowed.join(", ")),
                     );
                 }
-            }
-        }
-        let enums: &[(&str, &[&str])] = &[
-            ("procMount", &["Default", "Unmasked"]),
-            ("fsGroupChangePolicy", &["OnRootMismatch", "Always"]),
-            ("supplementalGroupsPolicy", &["Merge", "Strict"]),
-            ("seLinuxChangePolicy", &["MountOption", "Recursive"]),
-            (
-                "seccompProfile/type",
-                &["RuntimeDefault", "Localhost", "Unconfined"],
-            ),
-            (
-                "appArmorProfile/type",
-                &["RuntimeDefault", "Localhost", "Unconfined"],
-            ),
-        ];
-        for (path, allowed) in enums {
-            let ptr = format!("/{path}");
-            if let Some(v) = Value::Object(ctx.clone()).pointer(&ptr).and_then(Value::as_str)
-                && !allowed.contains(&v)
-            {
-                let field = path.replace('/', ".");
-                let (loc, what) = if v.is_empty() {
-                    (self.at_key(&format!("{base}{ptr}")), "is missing".to_string())
-                } else {
-                    (self.at_value(&format!("{base}{ptr}")), format!("\"{v}\""))
-                };
-                self.invalid(
-                    loc,
-                    format!("{section}.{field} {what}: expected one of {}", allowed.join(", ")),
-                );
             }
         }
         for profile in ["seccompProfile", "appArmorProfile"] {
@@ -584,7 +606,7 @@ fn pointer(path: &serde_ignored::Path<'_>) -> (String, String) {
 }
 
 /// The field names a k8s-openapi struct accepts, read from its `Deserialize` impl.
-fn fields_of<T: for<'de> Deserialize<'de>>() -> &'static [&'static str] {
+pub(crate) fn fields_of<T: for<'de> Deserialize<'de>>() -> &'static [&'static str] {
     struct Capture(Option<&'static [&'static str]>);
     impl<'de> de::Deserializer<'de> for &mut Capture {
         type Error = de::value::Error;
@@ -616,7 +638,11 @@ fn expected_fields(parent: &str) -> Vec<&'static str> {
     let last = parent.rsplit('/').next().unwrap_or("");
     let grand = parent.rsplit('/').nth(1).unwrap_or("");
     let mut fields: Vec<&str> = match (grand, last) {
-        ("pod", "default" | "enforced") => fields_of::<core::PodSecurityContext>().to_vec(),
+        ("pod", "default" | "enforced") => {
+            let mut f = fields_of::<core::PodSecurityContext>().to_vec();
+            f.push(super::pod_context::HOST_USERS);
+            f
+        }
         (_, "default" | "enforced") => fields_of::<core::SecurityContext>().to_vec(),
         (_, "capabilities") => fields_of::<core::Capabilities>().to_vec(),
         (_, "seccompProfile") => fields_of::<core::SeccompProfile>().to_vec(),

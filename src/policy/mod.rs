@@ -7,6 +7,7 @@
 
 pub mod allowlist;
 pub mod load;
+pub mod pod_context;
 pub mod presets;
 pub mod roles;
 pub mod selector;
@@ -15,7 +16,7 @@ pub mod set;
 use std::fmt;
 
 use k8s_openapi::{
-    api::core::v1::{PodSecurityContext, SecurityContext},
+    api::core::v1::{ResourceRequirements, SecurityContext},
     apimachinery::pkg::apis::meta::v1::LabelSelector,
 };
 use schemars::JsonSchema;
@@ -24,6 +25,7 @@ use serde_json::{Map, Value};
 
 pub use allowlist::IdSet;
 pub use load::{PolicyError, PolicyErrors};
+pub use pod_context::PodContext;
 pub use presets::{Choice, PodFacts};
 pub use roles::{ContainerKind, Preset, Role, RoleMatcher};
 
@@ -95,9 +97,22 @@ pub struct PolicySpec {
     /// Absent: any non-root ID.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_groups: Option<Vec<String>>,
-    /// The pod-level security context: `spec.securityContext`.
+    /// Admit a job's uid or gid 0 when the rendered pod has `hostUsers: false` (uid 0 of a
+    /// user namespace is an unprivileged uid on the node; Woodpecker's rule). Default false:
+    /// root follows the allowlists.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub allow_root_in_user_namespace: bool,
+    /// Capabilities a job may add (`capabilities.add`), with or without the `CAP_` prefix,
+    /// in any case. Absent: no restriction beyond `pss`. The policy's own layers bypass it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_capabilities: Option<Vec<String>>,
+    /// For containers whose `runAsUser` the policy set (not the job): a home and a
+    /// writable `/tmp`, so that tools run under a forced uid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forced_user: Option<ForcedUser>,
+    /// The pod-level security context: `spec.securityContext`, and `hostUsers`.
     #[serde(default, skip_serializing_if = "Section::is_empty")]
-    pub pod: Section<PodSecurityContext>,
+    pub pod: Section<PodContext>,
     /// Every container and init container.
     #[serde(default, skip_serializing_if = "Section::is_empty")]
     pub containers: Section<SecurityContext>,
@@ -201,6 +216,22 @@ pub enum OnViolation {
     Deny,
 }
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// `spec.forcedUser`: what a container whose uid the policy forced gets, unless it has it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ForcedUser {
+    /// `HOME` for the container (an absolute path), unless its `env` sets `HOME`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home: Option<String>,
+    /// Mount an emptyDir volume `ciguard-tmp` at `/tmp`, unless something is mounted there.
+    #[serde(default)]
+    pub writable_tmp: bool,
+}
+
 /// `spec.workdirInit`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -211,6 +242,10 @@ pub struct WorkdirInit {
     /// Its image. Default `busybox:stable-musl`.
     #[serde(default = "default_image")]
     pub image: String,
+    /// Its resources. Default requests and limits `cpu: 5m`, `memory: 12Mi` (a
+    /// `mkdir -p` needs no more, and namespaces with a ResourceQuota need them set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
 }
 
 impl Default for WorkdirInit {
@@ -218,6 +253,7 @@ impl Default for WorkdirInit {
         Self {
             enabled: true,
             image: default_image(),
+            resources: None,
         }
     }
 }
