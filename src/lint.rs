@@ -13,9 +13,14 @@ use serde_json::{Value, json};
 use crate::{
     error::Location,
     merge,
-    policy::{self, ContainerKind, PolicyError, PolicyErrors, Role, ValidPolicy, roles::Preset},
-    pss::Level,
+    policy::{
+        self, ContainerKind, PodFacts, PolicyError, PolicyErrors, Role, ValidPolicy,
+        presets::{self, Probe},
+        roles::Preset,
+    },
+    pss::{self, Evaluation, Level},
     source::LocationIndex,
+    workload,
 };
 
 /// The kinds of finding.
@@ -367,10 +372,11 @@ fn hidden_defaults(policy: &ValidPolicy, at: At<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-/// Probe containers, per preset: (name, kind, pod labels).
-fn probe_candidates(policy: &ValidPolicy) -> Vec<(String, ContainerKind, BTreeMap<String, String>)> {
-    let none = BTreeMap::new;
-    let mut c: Vec<(String, ContainerKind, BTreeMap<String, String>)> = Vec::new();
+/// Probe containers: one per policy `roles` matcher glob (as a container and as an init
+/// container), then one per row and remainder of the preset's table
+/// ([`presets::probes`]; under `auto`, of every preset's table).
+fn probe_candidates(policy: &ValidPolicy) -> Vec<Probe> {
+    let mut c: Vec<Probe> = Vec::new();
     for m in &policy.spec().roles {
         for g in &m.container_names {
             let name = g.replace(['*', '?'], "x");
@@ -379,40 +385,27 @@ fn probe_candidates(policy: &ValidPolicy) -> Vec<(String, ContainerKind, BTreeMa
                 .as_ref()
                 .and_then(|s| s.match_labels.clone())
                 .unwrap_or_default();
-            c.push((name.clone(), ContainerKind::Container, labels.clone()));
-            c.push((name, ContainerKind::Init, labels));
+            for kind in [ContainerKind::Container, ContainerKind::Init] {
+                c.push(Probe {
+                    name: name.clone(),
+                    kind,
+                    labels: labels.clone(),
+                    companions: Vec::new(),
+                    role: m.role,
+                });
+            }
         }
     }
-    let fixed: &[(&str, ContainerKind)] = match policy.spec().preset {
-        Preset::Generic => &[
-            ("build", ContainerKind::Container),
-            ("init", ContainerKind::Init),
-            ("sidecar", ContainerKind::Sidecar),
-        ],
-        Preset::GitlabRunner => &[
-            ("build", ContainerKind::Container),
-            ("helper", ContainerKind::Container),
-            ("svc-0", ContainerKind::Container),
-            ("init-permissions", ContainerKind::Init),
-        ],
-        Preset::Woodpecker => &[
-            ("step", ContainerKind::Container),
-            ("init", ContainerKind::Init),
-            ("sidecar", ContainerKind::Sidecar),
-        ],
-        Preset::Tekton => &[
-            ("step-build", ContainerKind::Container),
-            ("sidecar-tekton-log-results", ContainerKind::Container),
-            ("sidecar-db", ContainerKind::Container),
-        ],
-    };
-    c.extend(fixed.iter().map(|(n, k)| (n.to_string(), *k, none())));
-    if policy.spec().preset == Preset::Woodpecker {
-        c.push((
-            "service".into(),
-            ContainerKind::Container,
-            [("service".to_string(), "db".to_string())].into(),
-        ));
+    let preset = policy.spec().preset;
+    for def in presets::DEFINITIONS {
+        if def.preset == preset || (preset == Preset::Auto && def.preset != Preset::Generic) {
+            c.extend(presets::probes(def));
+        }
+    }
+    if preset == Preset::Auto
+        && let Some(def) = presets::definition(Preset::Generic)
+    {
+        c.extend(presets::probes(def));
     }
     c
 }
@@ -473,46 +466,77 @@ fn fix(check: &str) -> (&'static str, bool, &'static str) {
     }
 }
 
+/// The Pod Security evaluation of a rendered probe pod without its companions; `None`
+/// when it passes.
+fn probe_verdict(policy: &ValidPolicy, mut pod: Value, companions: &[String]) -> Option<Evaluation> {
+    if let Some(cs) = pod["spec"]["containers"].as_array_mut() {
+        cs.retain(|c| {
+            c["name"]
+                .as_str()
+                .is_none_or(|n| !companions.iter().any(|x| x == n))
+        });
+    }
+    let (_, mut typed) = workload::typed_pod(&pod).ok()??;
+    pss::apply_pod_defaults(&mut typed.spec);
+    Some(pss::evaluate(&typed.metadata, &typed.spec, policy.pss)).filter(|e| !e.allowed())
+}
+
 fn pss_probes(policy: &ValidPolicy, out: &mut Vec<Finding>) {
     if policy.pss.level == Level::Privileged {
         return;
     }
     let mut seen_roles = Vec::new();
-    let mut seen_messages = Vec::new();
-    for (name, kind, labels) in probe_candidates(policy) {
-        let role = policy.role_of(&labels, &name, kind);
+    for Probe {
+        name,
+        kind,
+        labels,
+        companions,
+        ..
+    } in probe_candidates(policy)
+    {
+        let mut containers: Vec<&str> = companions.iter().map(String::as_str).collect();
+        if kind == ContainerKind::Container {
+            containers.push(&name);
+        }
+        let facts = PodFacts {
+            labels: &labels,
+            containers,
+        };
+        let role = policy.role_of(&facts, &name, kind);
         if seen_roles.contains(&role) {
             continue;
         }
         seen_roles.push(role);
-        let probe = json!({"name": name, "image": "registry.example/ci-job:latest"});
+        let image = "registry.example/ci-job:latest";
+        let probe = json!({"name": name, "image": image});
         let mut pod = json!({
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": format!("ciguard-probe-{role}"), "labels": labels},
-            "spec": {"containers": []},
+            "spec": {"containers": companions.iter().map(|c| json!({"name": c, "image": image})).collect::<Vec<_>>()},
         });
         match kind {
-            ContainerKind::Container => pod["spec"]["containers"] = json!([probe]),
+            ContainerKind::Container => {
+                if let Some(cs) = pod["spec"]["containers"].as_array_mut() {
+                    cs.push(probe);
+                }
+            }
             ContainerKind::Init | ContainerKind::Sidecar => {
                 let mut init = probe;
                 if kind == ContainerKind::Sidecar {
                     init["restartPolicy"] = json!("Always");
                 }
-                // Alone in the pod, so that only its own verdict is reported.
                 pod["spec"]["initContainers"] = json!([init]);
             }
         }
-        let Ok(rendered) = merge::render(policy, &pod) else {
+        let Ok(rendered) = merge::render_with(policy, &pod, merge::PodSecurity::Skip) else {
             continue;
         };
-        let Some(evaluation) = rendered.denial.and_then(|d| d.pss) else {
+        // Only the probe's own verdict is reported: companions (which the table row needs
+        // beside it) are judged by their own probes.
+        let Some(evaluation) = probe_verdict(policy, rendered.object.clone(), &companions) else {
             continue;
         };
         let message = evaluation.message();
-        if seen_messages.contains(&message) {
-            continue;
-        }
-        seen_messages.push(message.clone());
         let help: Vec<String> = evaluation
             .violations
             .iter()
@@ -548,7 +572,14 @@ fn pss_probes(policy: &ValidPolicy, out: &mut Vec<Finding>) {
 
 /// The roles a container can get under the policy: the preset's and the `roles` matchers'.
 fn reachable_roles(policy: &ValidPolicy) -> Vec<Role> {
-    let mut roles: Vec<Role> = policy.spec().preset.rules().iter().map(|r| r.role).collect();
+    let preset = policy.spec().preset;
+    // Under `auto` a container may get any role of any table.
+    let mut roles: Vec<Role> = presets::DEFINITIONS
+        .iter()
+        .filter(|d| preset == Preset::Auto || d.preset == preset)
+        .flat_map(|d| presets::probes(d))
+        .map(|p| p.role)
+        .collect();
     roles.extend(policy.spec().roles.iter().map(|m| m.role));
     roles.sort();
     roles.dedup();

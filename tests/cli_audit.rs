@@ -34,7 +34,32 @@ fn json_over_all_ci_systems() {
     insta::assert_json_snapshot!(value);
     // One object on one line, in the SPEC's key order.
     assert_eq!(out.lines().count(), 1);
-    assert!(out.starts_with(r#"{"groups":[{"namespace":"arc-runners","preset":"generic","pods":2,"changed":2,"denied":1,"checks":{"#));
+    assert!(out.starts_with(r#"{"groups":[{"namespace":"arc-runners","preset":"github-arc","pods":2,"changed":2,"denied":1,"checks":{"#));
+}
+
+/// The same List under a `preset: auto` policy: each pod's containers get the roles of its
+/// own system (Argo's `wait`, ARC's `runner`, Buildkite's `checkout` …), so the helper and
+/// init defaults reach them. Nothing is denied (`onViolation: warn`): the dind runner's
+/// `privileged` is dropped with a warning, Buildkite's root requests too.
+#[test]
+fn auto_policy_over_all_ci_systems() {
+    let text = stdout_of(
+        audit().args(["--policy", "../../../examples/policies/auto.yaml", "mixed.yaml"]),
+        0,
+    );
+    insta::assert_snapshot!(text);
+    let json = stdout_of(
+        audit().args([
+            "-o",
+            "json",
+            "--policy",
+            "../../../examples/policies/auto.yaml",
+            "mixed.yaml",
+        ]),
+        0,
+    );
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    insta::assert_json_snapshot!(value);
 }
 
 #[test]

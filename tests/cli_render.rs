@@ -82,7 +82,7 @@ fn reads_a_directory() {
         ciguard::source::documents(&String::from_utf8(out.stdout).unwrap(), "o")
             .unwrap()
             .len(),
-        2
+        3
     );
 }
 

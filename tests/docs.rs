@@ -1,6 +1,6 @@
 //! Every example in the docs runs.
 //!
-//! In `README.md` and `docs/*.md`:
+//! In `README.md`, `docs/*.md` and `docs/ci-systems/*.md`:
 //! - a ```` ```console ```` block holds commands (`$ ciguard …`, optionally preceded by
 //!   `VAR=value` assignments) run from the repository root with the binary under test;
 //!   the lines after a command are its expected stdout followed by its stderr, a line
@@ -167,8 +167,9 @@ fn run_console(doc: &str, block: &Block, root: &Path) {
 fn every_doc_example_runs() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut docs = vec![root.join("README.md")];
-    let mut md: Vec<_> = std::fs::read_dir(root.join("docs"))
-        .unwrap()
+    let mut md: Vec<_> = ["docs", "docs/ci-systems"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(root.join(d)).unwrap())
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "md"))
         .collect();
@@ -210,4 +211,68 @@ fn wildcard_matching() {
     assert!(matches(&["a", "...", "d"], &["a", "b", "c", "d"]));
     assert!(matches(&["a", "..."], &["a"]));
     assert!(!matches(&["a", "d"], &["a", "b", "d"]));
+}
+
+/// Every policy under examples/policies/ is lint-clean, and one named after a CI system
+/// renders every example pod of that system (examples/<name>/; `auto.yaml`: of all seven)
+/// to a pod that passes its `pss` target, except the pods its doc says cannot pass
+/// (docs/ci-systems/*.md): those are denied.
+#[test]
+fn example_policies_are_lint_clean_and_admit_their_systems_pods() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // (policy, pods denied with the reason in the policy's doc)
+    let denied: &[(&str, &[&str])] = &[("buildkite", &["job-pod-run-as-user.yaml"])];
+    let mut policies: Vec<_> = std::fs::read_dir(root.join("examples/policies"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    policies.sort();
+    assert!(policies.len() >= 8, "{policies:?}");
+    for path in policies {
+        let at = path.strip_prefix(root).unwrap().display().to_string();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let findings = ciguard::lint::lint(&text, &at).unwrap();
+        assert!(findings.is_empty(), "{at}: {findings:#?}");
+        let policy = ciguard::policy::load::from_str(&text, &at).unwrap();
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let pods = root.join("examples").join(&stem);
+        let files: Vec<_> = match std::fs::read_dir(&pods) {
+            Ok(dir) => dir.map(|e| e.unwrap().path()).collect(),
+            // `auto.yaml`: every system's pods.
+            Err(_) if stem == "auto" => [
+                "gitlab-runner",
+                "woodpecker",
+                "tekton",
+                "github-arc",
+                "argo",
+                "jenkins",
+                "buildkite",
+            ]
+            .iter()
+            .flat_map(|s| std::fs::read_dir(root.join("examples").join(s)).unwrap())
+            .map(|e| e.unwrap().path())
+            .collect(),
+            // A policy for a feature rather than a CI system: lint only.
+            Err(_) => Vec::new(),
+        };
+        let expect_denied = denied
+            .iter()
+            .find(|(p, _)| *p == stem)
+            .map(|(_, f)| *f)
+            .unwrap_or_default();
+        for pod in files {
+            let name = pod.file_name().unwrap().to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(&pod).unwrap();
+            for object in ciguard::source::documents(&text, &name).unwrap() {
+                let r = ciguard::merge::render(&policy, &object).unwrap();
+                let want = expect_denied.contains(&name.as_str());
+                assert_eq!(
+                    r.denial.is_some(),
+                    want,
+                    "{at} on examples/.../{name}: {:?}",
+                    r.denial.map(|d| d.message())
+                );
+            }
+        }
+    }
 }

@@ -158,7 +158,19 @@ fn real_cluster_keys() -> impl Strategy<
 
 fn policy_strategy() -> impl Strategy<Value = ValidPolicy> {
     (
-        pick(&["generic", "gitlab-runner", "woodpecker", "tekton"][..]),
+        pick(
+            &[
+                "generic",
+                "gitlab-runner",
+                "woodpecker",
+                "tekton",
+                "github-arc",
+                "argo",
+                "jenkins",
+                "buildkite",
+                "auto",
+            ][..],
+        ),
         proptest::option::of(pick(USER_LISTS)),
         proptest::option::of(pick(GROUP_LISTS)),
         (pod_ctx(false), pod_ctx(true)),
@@ -271,6 +283,7 @@ proptest! {
             prop_assert_eq!(r.object["spec"].get("hostUsers"), Some(h));
         }
         let labels = Default::default();
+        let facts = ciguard::policy::PodFacts::new(&labels, pod.get("spec"));
         for list in ["initContainers", "containers"] {
             for c in r.object["spec"][list].as_array().into_iter().flatten() {
                 let name = c["name"].as_str().unwrap();
@@ -278,7 +291,7 @@ proptest! {
                     continue;
                 }
                 let kind = if list == "containers" { ciguard::policy::ContainerKind::Container } else { ciguard::policy::ContainerKind::Init };
-                let role = policy.role_of(&labels, name, kind);
+                let role = policy.role_of(&facts, name, kind);
                 // Most specific enforced statement per field.
                 let mut expected: Map<String, Value> = Map::new();
                 for (k, v) in &policy.pod.enforced {

@@ -448,14 +448,15 @@ proptest! {
         pod in pod_strategy(),
     ) {
         let r = render(&policy, &pod).unwrap();
-        let labels = Default::default();
+        let labels = std::collections::BTreeMap::new();
+        let facts = ciguard::policy::PodFacts::new(&labels, r.object.get("spec"));
         for (list, kind) in [("initContainers", ContainerKind::Init), ("containers", ContainerKind::Container)] {
             for c in r.object["spec"][list].as_array().into_iter().flatten() {
                 let name = c["name"].as_str().unwrap();
                 if name.starts_with("ciguard-workdir") {
                     continue;
                 }
-                let role = policy.role_of(&labels, name, kind);
+                let role = policy.role_of(&facts, name, kind);
                 let image = c["image"].as_str().unwrap();
                 let applicable = ciguard::policy::exception::applicable(&policy, role, image);
                 // Fields some applicable exception granted (the job asked for the allowed value).

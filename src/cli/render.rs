@@ -5,6 +5,7 @@ use std::io::Write;
 use anyhow::Context;
 use ciguard::{
     merge::{self, Rendered},
+    policy::Preset,
     workload::{self, Document},
 };
 use serde_json::json;
@@ -61,6 +62,11 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         }
         if args.explain && r.kind.is_some() {
             writeln!(stderr, "explain: {}", label(doc))?;
+            if policy.spec().preset == Preset::Auto
+                && let Some(choice) = policy.preset_for_object(&doc.object)
+            {
+                writeln!(stderr, "  preset: {} (auto: {})", choice.preset, choice.reason)?;
+            }
             for line in r.explain().lines() {
                 writeln!(stderr, "  {line}")?;
             }

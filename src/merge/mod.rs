@@ -28,7 +28,7 @@ use self::{
     writer::{Target, Writer},
 };
 use crate::{
-    policy::{ContainerKind, OnViolation, Role, ValidPolicy},
+    policy::{ContainerKind, OnViolation, PodFacts, Role, ValidPolicy},
     pss::{self, Evaluation, Level},
     workload::{self, WorkloadKind},
 };
@@ -326,6 +326,7 @@ pub fn render_with(
         .and_then(Value::as_object)
         .ok_or_else(|| err(spec_ptr.into(), "expected the pod spec, an object"))?;
     let labels = workload::pod_labels(object, kind);
+    let pod_facts = PodFacts::new(&labels, workload::at(object, kind.spec_path()));
     let empty = Map::new();
     let job_pod = context_of(spec.get("securityContext"), &empty)
         .ok_or_else(|| err(format!("{spec_ptr}/securityContext"), "expected an object"))?;
@@ -359,7 +360,7 @@ pub fn render_with(
                 }
                 List::InitContainers => ContainerKind::Init,
             };
-            let role = policy.role_of(&labels, name, ckind);
+            let role = policy.role_of(&pod_facts, name, ckind);
             containers.push(Container {
                 list,
                 index,

@@ -43,7 +43,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{ContainerKind, Role, ValidPolicy, roles::glob_match};
+use super::{ContainerKind, PodFacts, Role, ValidPolicy, roles::glob_match};
 use crate::pss::{self, Evaluation, Exemptions, LevelVersion};
 
 /// One entry of `spec.exceptions`, as written.
@@ -157,11 +157,15 @@ pub fn exemptions(policy: &ValidPolicy, metadata: &ObjectMeta, spec: &PodSpec) -
         (c, kind)
     });
     let regular = spec.containers.iter().map(|c| (c, ContainerKind::Container));
+    let facts = PodFacts {
+        labels,
+        containers: spec.containers.iter().map(|c| c.name.as_str()).collect(),
+    };
     for (c, kind) in init.chain(regular) {
         if c.name.starts_with(crate::merge::WORKDIR_INIT_PREFIX) {
             continue;
         }
-        let role = policy.role_of(labels, &c.name, kind);
+        let role = policy.role_of(&facts, &c.name, kind);
         let image = c.image.as_deref().unwrap_or_default();
         for x in applicable(policy, role, image) {
             for check in &x.exempt_checks {

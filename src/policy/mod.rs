@@ -9,6 +9,7 @@ pub mod allowlist;
 pub mod exception;
 pub mod load;
 pub mod pod_context;
+pub mod presets;
 pub mod roles;
 pub mod selector;
 pub mod set;
@@ -26,6 +27,7 @@ use serde_json::{Map, Value};
 pub use allowlist::IdSet;
 pub use load::{PolicyError, PolicyErrors};
 pub use pod_context::PodContext;
+pub use presets::{Choice, PodFacts};
 pub use roles::{ContainerKind, Preset, Role, RoleMatcher};
 
 use crate::pss::LevelVersion;
@@ -75,7 +77,8 @@ pub struct Metadata {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PolicySpec {
-    /// How container names map to roles: generic, gitlab-runner, woodpecker, tekton.
+    /// How container names map to roles: generic, gitlab-runner, woodpecker, tekton,
+    /// github-arc, argo, jenkins, buildkite, or auto (per pod, by its labels).
     #[serde(default)]
     pub preset: Preset,
     /// Extra role matchers, tried before the preset's.
@@ -370,20 +373,23 @@ impl ValidPolicy {
         &self.roles[role as usize]
     }
 
-    /// The role of a container.
-    pub fn role_of(
-        &self,
-        labels: &std::collections::BTreeMap<String, String>,
-        name: &str,
-        kind: ContainerKind,
-    ) -> Role {
-        roles::role_of(
-            &self.policy.spec.roles,
-            self.policy.spec.preset,
-            labels,
-            name,
-            kind,
-        )
+    /// The role of a container in a pod.
+    pub fn role_of(&self, pod: &PodFacts<'_>, name: &str, kind: ContainerKind) -> Role {
+        roles::role_of(&self.policy.spec.roles, self.policy.spec.preset, pod, name, kind)
+    }
+
+    /// The preset that applies to a pod, and why (for `auto`, the one it is recognised as).
+    pub fn preset_for(&self, pod: &PodFacts<'_>) -> Choice {
+        self.policy.spec.preset.choose(pod)
+    }
+
+    /// The preset that applies to the pod an object carries, and why; `None` for objects
+    /// that carry no pod.
+    pub fn preset_for_object(&self, object: &Value) -> Option<Choice> {
+        let kind = crate::workload::WorkloadKind::of(object)?;
+        let labels = crate::workload::pod_labels(object, kind);
+        let pod = PodFacts::new(&labels, crate::workload::at(object, kind.spec_path()));
+        Some(self.preset_for(&pod))
     }
 }
 

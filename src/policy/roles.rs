@@ -1,15 +1,17 @@
 //! Container roles and the presets that map CI systems' container names to them.
 //!
-//! A preset is a table of [`Rule`]s tried in order; the policy's own `roles` matchers are
-//! tried before it. Every preset ends in a remainder rule, so every container has a role.
-//! In every preset an init container with `restartPolicy: Always` (a native sidecar) is a
-//! service.
+//! A preset is a table (one per CI system, in [`crate::policy::presets`]); the policy's own
+//! `roles` matchers are tried before it. Every table ends in remainder roles, so every
+//! container has a role. In every preset an init container with `restartPolicy: Always` (a
+//! native sidecar) is a service unless the table names it.
 
 use std::{collections::BTreeMap, fmt};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use super::presets::{self, Choice, PodFacts};
 
 /// The role of a container in a CI pod.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
@@ -57,7 +59,8 @@ pub enum ContainerKind {
     Sidecar,
 }
 
-/// The CI system whose container naming the policy follows.
+/// The CI system whose container naming the policy follows. Each but `auto` is a table in
+/// [`crate::policy::presets`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Preset {
@@ -66,13 +69,36 @@ pub enum Preset {
     Generic,
     /// GitLab Runner's Kubernetes executor: `build`, `helper`, services, `init-permissions`.
     GitlabRunner,
-    /// Woodpecker's Kubernetes backend: one step container per pod; service pods.
+    /// Woodpecker's Kubernetes backend: one step container per pod; service pods; the clone step.
     Woodpecker,
     /// Tekton Pipelines: `step-*`, `sidecar-*`, its own init containers.
     Tekton,
+    /// GitHub Actions Runner Controller: `runner`, `dind`; the hooks' `job` pods and services.
+    GithubArc,
+    /// Argo Workflows: `main`, `wait`/`supervisor`, artifact plugins, user sidecars.
+    Argo,
+    /// The Jenkins Kubernetes plugin: `jnlp` and the pod template's containers.
+    Jenkins,
+    /// Buildkite agent-stack-k8s: `agent`, `checkout`, `container-N`, native sidecars.
+    Buildkite,
+    /// Per pod, the preset whose labels (or containers) the pod carries, else `generic`.
+    Auto,
 }
 
 impl Preset {
+    /// Every preset, in policy-file order.
+    pub const ALL: [Preset; 9] = [
+        Preset::Generic,
+        Preset::GitlabRunner,
+        Preset::Woodpecker,
+        Preset::Tekton,
+        Preset::GithubArc,
+        Preset::Argo,
+        Preset::Jenkins,
+        Preset::Buildkite,
+        Preset::Auto,
+    ];
+
     /// The preset's name in the policy file.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -80,81 +106,31 @@ impl Preset {
             Preset::GitlabRunner => "gitlab-runner",
             Preset::Woodpecker => "woodpecker",
             Preset::Tekton => "tekton",
+            Preset::GithubArc => "github-arc",
+            Preset::Argo => "argo",
+            Preset::Jenkins => "jenkins",
+            Preset::Buildkite => "buildkite",
+            Preset::Auto => "auto",
         }
     }
 
-    /// The preset's rules, tried in order.
-    pub fn rules(self) -> &'static [Rule] {
+    /// The preset that applies to a pod, and why: the preset itself, or for `auto` the one
+    /// the pod is recognised as ([`presets::detect`]).
+    pub fn choose(self, pod: &PodFacts<'_>) -> Choice {
         match self {
-            Preset::Generic => GENERIC,
-            Preset::GitlabRunner => GITLAB_RUNNER,
-            Preset::Woodpecker => WOODPECKER,
-            Preset::Tekton => TEKTON,
+            Preset::Auto => presets::detect(pod),
+            preset => Choice {
+                preset,
+                reason: "the policy's preset".into(),
+            },
         }
     }
 }
 
-const ANY: &[&str] = &["*"];
-
-const fn rule(kind: ContainerKind, names: &'static [&'static str], role: Role) -> Rule {
-    Rule {
-        kind,
-        names,
-        pod_label: None,
-        role,
+impl fmt::Display for Preset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
-}
-
-use ContainerKind::{Container as C, Init as I, Sidecar as S};
-
-const GENERIC: &[Rule] = &[
-    rule(S, ANY, Role::Service),
-    rule(C, ANY, Role::Build),
-    rule(I, ANY, Role::Init),
-];
-
-const GITLAB_RUNNER: &[Rule] = &[
-    rule(S, ANY, Role::Service),
-    rule(C, &["build"], Role::Build),
-    rule(C, &["helper"], Role::Helper),
-    rule(C, ANY, Role::Service),
-    // GitLab builds it from the job's image with the build context and the job's user.
-    rule(I, &["init-build-uid-gid-collector"], Role::Build),
-    rule(I, ANY, Role::Init),
-];
-
-const WOODPECKER: &[Rule] = &[
-    rule(S, ANY, Role::Service),
-    Rule {
-        kind: C,
-        names: ANY,
-        pod_label: Some("service"),
-        role: Role::Service,
-    },
-    rule(C, ANY, Role::Build),
-    rule(I, ANY, Role::Init),
-];
-
-const TEKTON: &[Rule] = &[
-    rule(C, &["step-*"], Role::Build),
-    rule(C, &["sidecar-tekton-log-results"], Role::Helper),
-    rule(C, &["sidecar-*"], Role::Service),
-    rule(S, ANY, Role::Service),
-    rule(I, ANY, Role::Helper),
-    rule(C, ANY, Role::Build),
-];
-
-/// One row of a preset's table.
-#[derive(Debug, Clone, Copy)]
-pub struct Rule {
-    /// The list the container is in.
-    pub kind: ContainerKind,
-    /// Container-name globs; one must match.
-    pub names: &'static [&'static str],
-    /// A pod label that must be present.
-    pub pod_label: Option<&'static str>,
-    /// The role given.
-    pub role: Role,
 }
 
 /// A policy `roles` entry: containers whose name matches a glob (and, optionally, whose
@@ -216,11 +192,12 @@ pub fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, Stri
     labels_ok && exprs_ok
 }
 
-/// Finds the role of a container: the policy's matchers first, then the preset.
+/// Finds the role of a container: the policy's matchers first, then the preset's table
+/// (for `auto`, the table of the preset the pod is recognised as).
 pub fn role_of(
     matchers: &[RoleMatcher],
     preset: Preset,
-    labels: &BTreeMap<String, String>,
+    pod: &PodFacts<'_>,
     name: &str,
     kind: ContainerKind,
 ) -> Role {
@@ -229,32 +206,26 @@ pub fn role_of(
         if name_ok
             && m.pod_selector
                 .as_ref()
-                .is_none_or(|s| selector_matches(s, labels))
+                .is_none_or(|s| selector_matches(s, pod.labels))
         {
             return m.role;
         }
     }
-    for r in preset.rules() {
-        if r.kind == kind
-            && r.names.iter().any(|g| glob_match(g, name))
-            && r.pod_label.is_none_or(|l| labels.contains_key(l))
-        {
-            return r.role;
-        }
-    }
-    // Unreachable for the built-in presets, which all end in remainders; a safe answer.
-    match kind {
-        ContainerKind::Container => Role::Build,
-        ContainerKind::Init => Role::Init,
-        ContainerKind::Sidecar => Role::Service,
+    match presets::definition(preset.choose(pod).preset) {
+        Some(def) => presets::role_in(def, pod, name, kind),
+        // Only `auto` has no table, and `choose` never returns it; the generic answer all the same.
+        None => match kind {
+            ContainerKind::Container => Role::Build,
+            ContainerKind::Init => Role::Init,
+            ContainerKind::Sidecar => Role::Service,
+        },
     }
 }
 
-/// The preset whose pods look like this pod, by SPEC §5's "pod carries" column:
-/// GitLab Runner (label `pod: runner-*`, or regular containers `helper` beside `build`),
-/// Woodpecker (label `woodpecker-ci.org/step`), Tekton (label `tekton.dev/taskRun`),
-/// else [`Preset::Generic`]. Labels are tried before container names, which are weaker
-/// evidence. `containers` are the names of the pod's regular containers.
+/// The preset whose pods look like this pod, by SPEC §5's "pod carries" column (the
+/// `recognise` conditions of each table in [`crate::policy::presets`]): labels before
+/// container names, which are weaker evidence; else [`Preset::Generic`]. `containers` are
+/// the names of the pod's regular containers.
 ///
 /// ```
 /// use std::collections::BTreeMap;
@@ -266,25 +237,17 @@ pub fn role_of(
 /// assert_eq!(detect_preset(&BTreeMap::new(), &["build"]), Preset::Generic);
 /// ```
 pub fn detect_preset<S: AsRef<str>>(labels: &BTreeMap<String, String>, containers: &[S]) -> Preset {
-    if labels.get("pod").is_some_and(|v| v.starts_with("runner-")) {
-        return Preset::GitlabRunner;
-    }
-    if labels.contains_key("woodpecker-ci.org/step") {
-        return Preset::Woodpecker;
-    }
-    if labels.contains_key("tekton.dev/taskRun") {
-        return Preset::Tekton;
-    }
-    let has = |name: &str| containers.iter().any(|c| c.as_ref() == name);
-    if has("helper") && has("build") {
-        return Preset::GitlabRunner;
-    }
-    Preset::Generic
+    let pod = PodFacts {
+        labels,
+        containers: containers.iter().map(AsRef::as_ref).collect(),
+    };
+    presets::detect(&pod).preset
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ContainerKind::{Container as C, Init as I, Sidecar as S};
     use rstest::rstest;
     #[rstest]
     #[case("*", "", true)]
@@ -320,6 +283,22 @@ mod tests {
     #[case::tk_native(Preset::Tekton, &[], "sidecar-x", S, Role::Service)]
     #[case::gen_container(Preset::Generic, &[], "anything", C, Role::Build)]
     #[case::gen_init(Preset::Generic, &[], "anything", I, Role::Init)]
+    #[case::gen_native(Preset::Generic, &[], "anything", S, Role::Service)]
+    #[case::wp_clone(Preset::Woodpecker, &[("woodpecker-ci.org/step", "clone")], "wp-01-0", C, Role::Helper)]
+    #[case::wp_not_clone(Preset::Woodpecker, &[("woodpecker-ci.org/step", "cloned")], "wp-01-0", C, Role::Build)]
+    #[case::tk_native_log(Preset::Tekton, &[], "sidecar-tekton-log-results", S, Role::Helper)]
+    #[case::tk_working_dir(Preset::Tekton, &[], "working-dir-initializer", I, Role::Helper)]
+    #[case::arc_runner(Preset::GithubArc, &[], "runner", C, Role::Build)]
+    #[case::arc_dind_native(Preset::GithubArc, &[], "dind", S, Role::Service)]
+    #[case::arc_user_init(Preset::GithubArc, &[], "my-init", I, Role::Init)]
+    #[case::argo_main(Preset::Argo, &[], "main", C, Role::Build)]
+    #[case::argo_agent_main(Preset::Argo, &[("workflows.argoproj.io/component", "agent")], "main", C, Role::Helper)]
+    #[case::argo_user_init(Preset::Argo, &[], "fetch-data", I, Role::Init)]
+    #[case::jenkins_user_native(Preset::Jenkins, &[], "db", S, Role::Service)]
+    #[case::jenkins_user_init(Preset::Jenkins, &[], "prepare", I, Role::Init)]
+    #[case::bk_named_command(Preset::Buildkite, &[], "golang", C, Role::Build)]
+    #[case::auto_tekton(Preset::Auto, &[("tekton.dev/taskRun", "r")], "prepare", I, Role::Helper)]
+    #[case::auto_generic(Preset::Auto, &[], "prepare", I, Role::Init)]
     fn presets(
         #[case] preset: Preset,
         #[case] labels: &[(&str, &str)],
@@ -331,7 +310,11 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        assert_eq!(role_of(&[], preset, &labels, name, kind), expected);
+        let pod = PodFacts {
+            labels: &labels,
+            containers: vec![name],
+        };
+        assert_eq!(role_of(&[], preset, &pod, name, kind), expected);
     }
 
     #[test]
@@ -347,12 +330,16 @@ mod tests {
         }];
         let team_a = [("team".to_string(), "a".to_string())].into_iter().collect();
         let team_b = [("team".to_string(), "b".to_string())].into_iter().collect();
+        let pod = |labels| PodFacts {
+            labels,
+            containers: vec!["git-helper"],
+        };
         assert_eq!(
-            role_of(&m, Preset::Generic, &team_a, "git-helper", C),
+            role_of(&m, Preset::Generic, &pod(&team_a), "git-helper", C),
             Role::Helper
         );
         assert_eq!(
-            role_of(&m, Preset::Generic, &team_b, "git-helper", C),
+            role_of(&m, Preset::Generic, &pod(&team_b), "git-helper", C),
             Role::Build
         );
     }
@@ -367,8 +354,15 @@ mod tests {
     #[case::tekton(&[("tekton.dev/taskRun", "build-run")], &["step-build"], Preset::Tekton)]
     #[case::tekton_task_only(&[("tekton.dev/task", "build")], &["step-build"], Preset::Generic)]
     #[case::label_beats_containers(&[("tekton.dev/taskRun", "r")], &["build", "helper"], Preset::Tekton)]
-    #[case::arc_runner(&[("app.kubernetes.io/part-of", "gha-runner-scale-set")], &["runner"], Preset::Generic)]
-    #[case::arc_hook(&[("runner-pod", "arc-runner-set-runner-m4t7w")], &["job"], Preset::Generic)]
+    #[case::arc_runner(&[("app.kubernetes.io/part-of", "gha-runner-scale-set")], &["runner"], Preset::GithubArc)]
+    #[case::arc_runner_component(&[("app.kubernetes.io/part-of", "gha-runner-scale-set"), ("app.kubernetes.io/component", "runner")], &["x"], Preset::GithubArc)]
+    #[case::arc_listener(&[("app.kubernetes.io/part-of", "gha-runner-scale-set"), ("app.kubernetes.io/component", "runner-scale-set-listener")], &["listener"], Preset::Generic)]
+    #[case::arc_hook(&[("runner-pod", "arc-runner-set-runner-m4t7w")], &["job"], Preset::GithubArc)]
+    #[case::argo(&[("workflows.argoproj.io/workflow", "etl")], &["main", "wait"], Preset::Argo)]
+    #[case::jenkins_label(&[("jenkins/label", "my-app_12")], &["jnlp"], Preset::Jenkins)]
+    #[case::jenkins_controller(&[("kubernetes.jenkins.io/controller", "http___jenkins")], &["jnlp"], Preset::Jenkins)]
+    #[case::buildkite(&[("buildkite.com/job-uuid", "0190")], &["agent"], Preset::Buildkite)]
+    #[case::jenkins_label_beats_gitlab_containers(&[("jenkins/label", "x")], &["build", "helper"], Preset::Jenkins)]
     #[case::nothing(&[], &[], Preset::Generic)]
     fn detects_presets(
         #[case] labels: &[(&str, &str)],
