@@ -192,11 +192,12 @@ fn usage_and_input_errors_exit_2() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("no-such-file.yaml"));
+    // Results are written as they are known: those before the error stay printed.
     check()
         .args(["pod-allowed.yaml", "bad-spec.yaml"])
         .assert()
         .code(2)
-        .stdout("")
+        .stdout("pod-allowed.yaml#0 Pod/runner-abc-project-1-concurrent-0: allowed\n")
         .stderr(predicate::str::starts_with("error: bad-spec.yaml#0: /spec"));
     check().assert().code(2);
 }
