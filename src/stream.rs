@@ -28,7 +28,12 @@
 //! # Ok::<(), ciguard::workload::WorkloadError>(())
 //! ```
 
-use std::{collections::VecDeque, fmt};
+use std::{
+    collections::VecDeque,
+    fmt,
+    fs::File,
+    io::{BufReader, Read, Seek, SeekFrom},
+};
 
 use serde::{
     Deserialize, Deserializer,
@@ -47,9 +52,88 @@ pub type Sink<'a> = dyn FnMut(Document) -> bool + 'a;
 
 /// Reads one input and hands each of its documents to `sink` as it is read (see the
 /// module documentation). Returns how many documents were handed out.
+///
+/// A JSON input is read from its file twice, never held whole: stdin is first copied
+/// to an anonymous temporary file. Other input is read whole, as
+/// [`workload::read_input`] reads it.
 pub fn stream_input(input: &Input, sink: &mut Sink<'_>) -> Result<usize, WorkloadError> {
-    let (name, text) = workload::read_text(input)?;
-    stream_text(&text, &name, sink)
+    let (name, file) = match input {
+        Input::Stdin => ("-".to_string(), spool_stdin()),
+        Input::File(path) => (path.display().to_string(), File::open(path)),
+    };
+    let file = file.map_err(|source| WorkloadError::Read {
+        path: name.clone(),
+        source,
+    })?;
+    stream_file(&file, &name, sink)
+}
+
+/// Stdin copied to an anonymous temporary file, read from its start.
+fn spool_stdin() -> std::io::Result<File> {
+    let mut file = tempfile::tempfile()?;
+    std::io::copy(&mut std::io::stdin().lock(), &mut file)?;
+    file.seek(SeekFrom::Start(0))?;
+    Ok(file)
+}
+
+/// How much of a file decides whether it is streamed as JSON.
+const PREFIX: usize = 64 << 10;
+
+/// [`stream_text`] over a file, without holding its text: the first pass and the second
+/// read the file from its start. Whatever the first pass does not read cleanly, and
+/// any error of the second, is read again whole, so the answer is `parse_text`'s.
+fn stream_file(file: &File, name: &str, sink: &mut Sink<'_>) -> Result<usize, WorkloadError> {
+    let io = |source| WorkloadError::Read {
+        path: name.to_string(),
+        source,
+    };
+    let whole = |sink: &mut Sink<'_>| -> Result<usize, WorkloadError> {
+        let mut bytes = Vec::new();
+        let mut f = file;
+        f.seek(SeekFrom::Start(0))
+            .and_then(|_| f.read_to_end(&mut bytes))
+            .map_err(io)?;
+        let text = workload::decode(bytes).map_err(io)?;
+        stream_text(&text, name, sink)
+    };
+    let mut prefix = Vec::with_capacity(PREFIX);
+    let mut f = file;
+    f.seek(SeekFrom::Start(0))
+        .and_then(|_| f.take(PREFIX as u64).read_to_end(&mut prefix))
+        .map_err(io)?;
+    if prefix.starts_with(&[0xff, 0xfe]) || prefix.starts_with(&[0xfe, 0xff]) {
+        return whole(sink);
+    }
+    let bom = if prefix.starts_with(b"\xef\xbb\xbf") { 3 } else { 0 };
+    let valid = match std::str::from_utf8(&prefix[bom..]) {
+        Ok(text) => text,
+        Err(e) => std::str::from_utf8(&prefix[bom..bom + e.valid_up_to()]).unwrap_or_default(),
+    };
+    if !source::looks_like_json(valid) || source::opens_like_flow_yaml(valid) {
+        return whole(sink);
+    }
+    let from_start = || -> Result<BufReader<&File>, WorkloadError> {
+        let mut f = file;
+        f.seek(SeekFrom::Start(bom as u64)).map_err(io)?;
+        Ok(BufReader::with_capacity(64 << 10, f))
+    };
+    let Some(heads) = scan(serde_json::de::IoRead::new(from_start()?)) else {
+        return whole(sink);
+    };
+    if !heads.iter().any(|h| h.list) {
+        return whole(sink);
+    }
+    let mut de = serde_json::Deserializer::from_reader(from_start()?);
+    match stream_heads(&mut de, &heads, name, sink) {
+        // Bytes that are not UTF-8 inside a string, a file changed between the passes:
+        // the error `parse_text` gives for the whole text.
+        Err(Failure::Json(e)) => match whole(&mut |_| true) {
+            Err(exact) => Err(exact),
+            Ok(_) => Err(source::json_error(&e, name).into()),
+        },
+        Err(Failure::Invalid(e)) => Err(e),
+        Ok(n) => Ok(n),
+    }
 }
 
 /// Parses the text of one input, handing each document to `sink` as it is read: the
@@ -70,12 +154,35 @@ pub fn stream_text(text: &str, source_name: &str, sink: &mut Sink<'_>) -> Result
     if !source::looks_like_json(body) || source::opens_like_flow_yaml(body) {
         return whole(sink);
     }
-    let Some(heads) = scan(body) else {
+    let Some(heads) = scan(serde_json::de::StrRead::new(body)) else {
         return whole(sink);
     };
     if !heads.iter().any(|h| h.list) {
         return whole(sink);
     }
+    let mut de = serde_json::Deserializer::from_str(body);
+    match stream_heads(&mut de, &heads, source_name, sink) {
+        Err(Failure::Json(e)) => Err(source::json_error(&e, source_name).into()),
+        Err(Failure::Invalid(e)) => Err(e),
+        Ok(n) => Ok(n),
+    }
+}
+
+/// Why the second pass stopped.
+enum Failure {
+    /// The JSON reader's own error.
+    Json(serde_json::Error),
+    /// A document that is not a Kubernetes object, or a List item that is not.
+    Invalid(WorkloadError),
+}
+
+/// The second pass over the values the first found.
+fn stream_heads<'de, R: serde_json::de::Read<'de>>(
+    de: &mut serde_json::Deserializer<R>,
+    heads: &[Head],
+    source_name: &str,
+    sink: &mut Sink<'_>,
+) -> Result<usize, Failure> {
     let mut reader = Reader {
         source_name,
         next: 0,
@@ -83,20 +190,19 @@ pub fn stream_text(text: &str, source_name: &str, sink: &mut Sink<'_>) -> Result
         failed: None,
         stopped: false,
     };
-    let mut de = serde_json::Deserializer::from_str(body);
-    for head in &heads {
+    for head in heads {
         let read = if head.null {
-            IgnoredAny::deserialize(&mut de).map(|_| ())
+            IgnoredAny::deserialize(&mut *de).map(|_| ())
         } else if head.list {
             let kind = head.kind.as_deref().unwrap_or("List");
-            reader.list(&mut de, kind)
+            reader.list(de, kind)
         } else {
-            Value::deserialize(&mut de).map(|object| reader.top(object))
+            Value::deserialize(&mut *de).map(|object| reader.top(object))
         };
         if let Some(e) = reader.failed.take() {
-            return Err(e);
+            return Err(Failure::Invalid(e));
         }
-        read.map_err(|e| source::json_error(&e, source_name))?;
+        read.map_err(Failure::Json)?;
         if reader.stopped {
             return Ok(reader.next);
         }
@@ -117,9 +223,9 @@ struct Head {
 
 /// The first pass: one [`Head`] per top-level value, or `None` when the text is not a
 /// clean sequence of JSON values whose Lists can be streamed.
-fn scan(text: &str) -> Option<Vec<Head>> {
+fn scan<'de, R: serde_json::de::Read<'de>>(read: R) -> Option<Vec<Head>> {
     let mut heads = Vec::new();
-    for head in serde_json::Deserializer::from_str(text).into_iter::<Probe>() {
+    for head in serde_json::Deserializer::new(read).into_iter::<Probe>() {
         match head.ok()? {
             Probe::Clean(h) => heads.push(h),
             Probe::Unsure => return None,
@@ -298,9 +404,9 @@ impl Reader<'_, '_> {
 
     /// A top-level List: its items as they are read, then the Lists among them,
     /// breadth first (kubectl's order, as `parse_text`).
-    fn list(
+    fn list<'de, R: serde_json::de::Read<'de>>(
         &mut self,
-        de: &mut serde_json::Deserializer<serde_json::de::StrRead<'_>>,
+        de: &mut serde_json::Deserializer<R>,
         kind: &str,
     ) -> serde_json::Result<()> {
         let index = self.next;
@@ -499,13 +605,54 @@ mod tests {
         ];
         for text in &cases {
             let want = workload::parse_text(text, "t.json");
-            let got = streamed(text);
-            match (&want, &got) {
-                (Ok(w), Ok(g)) => assert_eq!(w, g, "{text}"),
-                (Err(w), Err(g)) => assert_eq!(w.to_string(), g.to_string(), "{text}"),
-                _ => panic!("{text}: parse_text {want:?}, streamed {got:?}"),
+            for got in [streamed(text), from_file(text.as_bytes())] {
+                match (&want, &got) {
+                    (Ok(w), Ok(g)) => assert_eq!(w, g, "{text}"),
+                    (Err(w), Err(g)) => assert_eq!(w.to_string(), g.to_string(), "{text}"),
+                    _ => panic!("{text}: parse_text {want:?}, streamed {got:?}"),
+                }
             }
         }
+    }
+
+    fn from_file(bytes: &[u8]) -> Result<Vec<Document>, WorkloadError> {
+        use std::io::Write;
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(bytes).unwrap();
+        let mut docs = Vec::new();
+        stream_file(&file, "t.json", &mut |d| {
+            docs.push(d);
+            true
+        })?;
+        Ok(docs)
+    }
+
+    /// From a file: a byte-order mark, bytes that are not UTF-8 (the reader's error, as
+    /// `read_input` gives it), a List longer than the prefix that decides.
+    #[test]
+    fn files_read_as_read_input_reads_them() {
+        let list = |n: usize| {
+            let pods: Vec<String> = (0..n)
+                .map(|i| format!(r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"p{i}"}}}}"#))
+                .collect();
+            format!(
+                r#"{{"apiVersion":"v1","items":[{}],"kind":"List"}}"#,
+                pods.join(",")
+            )
+        };
+        let mut bom = b"\xef\xbb\xbf".to_vec();
+        bom.extend(list(3).as_bytes());
+        let docs = from_file(&bom).unwrap();
+        assert_eq!(docs.len(), 3);
+        let long = list(5_000);
+        assert!(long.len() > PREFIX);
+        assert_eq!(from_file(long.as_bytes()).unwrap().len(), 5_000);
+        // Inside a string, which the first pass skips without looking.
+        let mut bad = list(2).into_bytes();
+        let at = bad.windows(4).position(|w| w == b"\"p1\"").unwrap() + 2;
+        bad[at] = 0xff;
+        let e = from_file(&bad).unwrap_err();
+        assert!(e.to_string().starts_with("failed to read 't.json'"), "{e}");
     }
 
     #[test]
