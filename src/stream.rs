@@ -4,7 +4,8 @@
 //! order and with the same indexes and errors, but the items of a JSON `v1/List` (what
 //! `kubectl get pods -A -o json` prints) go to the sink as soon as each is read: the
 //! parsed objects of a List of 20,000 pods are never all in memory at once, only the
-//! input's text and the items in flight.
+//! items in flight. [`stream_input`] does not hold the input's text either: it reads a
+//! JSON file twice through a buffer (stdin is copied to an anonymous file first).
 //!
 //! JSON is read twice: a first pass without allocation finds each top-level value's
 //! `kind` and whether it has an `items` array (kubectl writes `items` before `kind`, so
