@@ -1,8 +1,8 @@
 //! Read, parse and judge documents on every core, with results in input order and only
 //! a bounded number of jobs in flight: what `check` and `audit` run on.
 //!
-//! One thread reads: small files go to the workers whole (each reads, parses and judges
-//! its file), stdin and large files are streamed ([`ciguard::stream`]) and their
+//! One thread reads: small files go to the workers whole, 16 to a job (a worker reads,
+//! parses and judges them in order), stdin and large files are streamed ([`ciguard::stream`]) and their
 //! documents go to the workers in batches. The calling thread takes the results back in
 //! input order. At most [`WINDOW`] jobs are between the reader and the calling thread,
 //! so memory holds at most that many files' or batches' documents and results, however
@@ -25,18 +25,22 @@ const WINDOW: u64 = 32;
 const BATCH: usize = 32;
 /// Files larger than this are streamed by the reader rather than read whole by a worker.
 const LARGE_FILE: u64 = 4 << 20;
+/// Small files per job: one job per file costs a few thread wake-ups each, which is
+/// more than reading a small file.
+const FILES: usize = 16;
 
 enum Job {
-    /// Read, parse and judge one file.
-    File(Input),
+    /// Read, parse and judge these files, in order.
+    Files(Vec<Input>),
     /// Judge these documents (of a streamed input).
     Docs(Vec<Document>),
     /// Reading a streamed input failed here.
     Failed(anyhow::Error),
 }
 
-/// What each job gives back: how many documents it held, the workers' results.
-type Done<R> = anyhow::Result<(usize, Vec<R>)>;
+/// What each job gives back: how many documents it held, the results of those judged,
+/// and the error that stopped it, if one did (after those results, in input order).
+type Done<R> = (usize, Vec<R>, anyhow::Result<()>);
 
 /// The window: the next job the calling thread waits for, and whether the run stops.
 #[derive(Default)]
@@ -113,14 +117,14 @@ where
                         };
                         let Ok((seq, job)) = next else { break };
                         let done = if window.stopped() {
-                            Ok((0, Vec::new()))
+                            (0, Vec::new(), Ok(()))
                         } else {
                             // A panic answers its job, so that the calling thread is not
                             // left waiting for it.
                             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                                 work(&mut s, job, judge)
                             }))
-                            .unwrap_or_else(|_| Err(anyhow!("a worker thread failed")))
+                            .unwrap_or_else(|_| (0, Vec::new(), Err(anyhow!("a worker thread failed"))))
                         };
                         if done_tx.send((seq, done)).is_err() {
                             break;
@@ -153,16 +157,21 @@ fn read(inputs: Vec<Input>, window: &Window, jobs: &mpsc::Sender<(u64, Job)>) {
         seq += 1;
         true
     };
+    let mut files = Vec::with_capacity(FILES);
     for input in inputs {
         let streamed = match &input {
             Input::Stdin => true,
             Input::File(path) => std::fs::metadata(path).is_ok_and(|m| m.len() > LARGE_FILE),
         };
         if !streamed {
-            if !send(Job::File(input)) {
+            files.push(input);
+            if files.len() == FILES && !send(Job::Files(std::mem::take(&mut files))) {
                 return;
             }
             continue;
+        }
+        if !files.is_empty() && !send(Job::Files(std::mem::take(&mut files))) {
+            return;
         }
         let mut batch = Vec::with_capacity(BATCH);
         let mut open = true;
@@ -187,6 +196,9 @@ fn read(inputs: Vec<Input>, window: &Window, jobs: &mpsc::Sender<(u64, Job)>) {
             return;
         }
     }
+    if !files.is_empty() {
+        send(Job::Files(files));
+    }
 }
 
 fn work<S, R>(
@@ -194,19 +206,24 @@ fn work<S, R>(
     job: Job,
     judge: &(impl Fn(&mut S, Document) -> anyhow::Result<Option<R>> + Sync),
 ) -> Done<R> {
-    let docs = match job {
-        Job::File(input) => workload::read_input(&input)?,
-        Job::Docs(docs) => docs,
-        Job::Failed(e) => return Err(e),
-    };
-    let n = docs.len();
-    let mut out = Vec::with_capacity(n);
-    for doc in docs {
-        if let Some(r) = judge(state, doc)? {
-            out.push(r);
+    let (mut n, mut out) = (0, Vec::new());
+    let mut judge_all = |docs: Vec<Document>| -> anyhow::Result<()> {
+        n += docs.len();
+        for doc in docs {
+            if let Some(r) = judge(state, doc)? {
+                out.push(r);
+            }
         }
-    }
-    Ok((n, out))
+        Ok(())
+    };
+    let result = match job {
+        Job::Files(inputs) => inputs
+            .iter()
+            .try_for_each(|input| judge_all(workload::read_input(input)?)),
+        Job::Docs(docs) => judge_all(docs),
+        Job::Failed(e) => Err(e),
+    };
+    (n, out, result)
 }
 
 /// Takes the results back in input order and hands them to `emit`; returns how many
@@ -221,11 +238,12 @@ fn collect<R>(
     for (seq, result) in done {
         early.insert(seq, result);
         while let Some(result) = early.remove(&next) {
-            let (n, results) = result?;
+            let (n, results, stop) = result;
             documents += n;
             for r in results {
                 emit(r)?;
             }
+            stop?;
             next += 1;
             window.advance(next);
         }
