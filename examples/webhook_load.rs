@@ -33,6 +33,10 @@ struct Args {
     /// Concurrent requests at most (one kept-alive connection each)
     #[arg(long, default_value_t = 64)]
     connections: usize,
+    /// Closed loop: each connection sends its next request as soon as the last is
+    /// answered, for --duration seconds (--rate is ignored): saturation throughput
+    #[arg(long)]
+    closed_loop: bool,
     /// Client runtime threads (the server gets the rest of the machine)
     #[arg(long, default_value_t = 1)]
     client_threads: usize,
@@ -110,7 +114,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     let body = bytes(&args.body)?;
     let url = format!("{base}/mutate");
-    let total = args.rate * args.duration;
+    let total = if args.closed_loop {
+        u64::MAX
+    } else {
+        args.rate * args.duration
+    };
+    let (closed_loop, duration) = (args.closed_loop, Duration::from_secs(args.duration));
     let interval = Duration::from_secs_f64(1.0 / args.rate as f64);
     let next = Arc::new(AtomicU64::new(0));
     let start = Instant::now() + Duration::from_millis(50);
@@ -124,7 +133,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 if i >= total {
                     return stats;
                 }
-                let due = start + interval.mul_f64(i as f64);
+                let due = if closed_loop {
+                    if start.elapsed() >= duration {
+                        return stats;
+                    }
+                    Instant::now()
+                } else {
+                    start + interval.mul_f64(i as f64)
+                };
                 tokio::time::sleep_until(due.into()).await;
                 let sent = Instant::now();
                 let ok = match client.post(&url).body(body.clone()).send().await {
@@ -162,9 +178,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
         body.len(),
         args.policy.display()
     );
+    let rate = if args.closed_loop {
+        "closed loop".to_string()
+    } else {
+        format!("target {} req/s", args.rate)
+    };
     println!(
-        "target {} req/s for {} s, {} connections, {} client thread(s)",
-        args.rate, args.duration, args.connections, args.client_threads
+        "{rate} for {} s, {} connections, {} client thread(s)",
+        args.duration, args.connections, args.client_threads
     );
     println!("requests: {ok} ok, {} failed", all.errors);
     println!("throughput: {:.0} req/s", ok as f64 / elapsed);

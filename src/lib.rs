@@ -29,6 +29,7 @@ pub mod merge;
 pub mod policy;
 pub mod pss;
 pub mod source;
+pub mod stream;
 pub mod webhook_config;
 pub mod workload;
 

@@ -69,7 +69,7 @@ pub fn looks_like_json(text: &str) -> bool {
 
 /// Whether text that opens like JSON opens like flow-style YAML instead: a mapping whose
 /// first key is not quoted (`{apiVersion: v1, …}`), which JSON never reads.
-fn opens_like_flow_yaml(text: &str) -> bool {
+pub(crate) fn opens_like_flow_yaml(text: &str) -> bool {
     let t = strip_bom(text).trim_start();
     t.strip_prefix('{')
         .map(str::trim_start)

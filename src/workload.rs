@@ -340,6 +340,12 @@ fn collect_dir(dir: &Path, seen: &mut Seen, out: &mut Vec<Input>) -> Result<(), 
 
 /// Reads and parses every document of one input.
 pub fn read_input(input: &Input) -> Result<Vec<Document>, WorkloadError> {
+    let (name, text) = read_text(input)?;
+    parse_text(&text, &name)
+}
+
+/// The name (`-` for stdin) and decoded text of one input.
+pub(crate) fn read_text(input: &Input) -> Result<(String, String), WorkloadError> {
     let (name, bytes) = match input {
         Input::Stdin => {
             let mut bytes = Vec::new();
@@ -364,7 +370,7 @@ pub fn read_input(input: &Input) -> Result<Vec<Document>, WorkloadError> {
         path: name.clone(),
         source,
     })?;
-    parse_text(&text, &name)
+    Ok((name, text))
 }
 
 /// Bytes as text: UTF-8 (a byte-order mark is dropped later, by the parser), or UTF-16
@@ -398,7 +404,7 @@ pub fn read_inputs<S: AsRef<str>>(inputs: &[S]) -> Result<Vec<Document>, Workloa
 }
 
 /// Whether an object is a list of objects (`v1/List`, `PodList`, …) rather than an object.
-fn is_list(object: &Value) -> bool {
+pub(crate) fn is_list(object: &Value) -> bool {
     let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
     kind == "List" || kind.ends_with("List") && object.get("items").is_some()
 }
@@ -460,7 +466,7 @@ pub fn parse_text(text: &str, source_name: &str) -> Result<Vec<Document>, Worklo
 /// Why a value is not a Kubernetes object, if it is not: it must be a mapping with a
 /// non-empty `apiVersion` and `kind` (kubectl refuses the others too: "Object 'Kind' is
 /// missing"). An object ciguard cannot name is never passed through unjudged.
-fn not_an_object(v: &Value) -> Option<String> {
+pub(crate) fn not_an_object(v: &Value) -> Option<String> {
     const EXPECTED: &str = "expected a Kubernetes object (a mapping with apiVersion and kind)";
     let Value::Object(map) = v else {
         return Some(format!("{EXPECTED}, found {}", value_type(v)));

@@ -152,3 +152,29 @@ fn input_and_policy_errors_exit_2() {
         .code(2)
         .stderr(predicate::str::contains("no objects passed"));
 }
+
+#[test]
+fn a_large_json_list_on_stdin_counts_every_item() {
+    // `kubectl get pods -A -o json`: `items` before `kind`; more items than the reader's
+    // window holds, so they are streamed (ciguard::stream) and counted on every core.
+    let pods: Vec<String> = (0..3_000)
+        .map(|i| {
+            format!(
+                r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"p{i}","namespace":"ns{}"}},"spec":{{"containers":[{{"name":"c","image":"i"}}]}}}}"#,
+                i % 3
+            )
+        })
+        .collect();
+    let list = format!(
+        r#"{{"apiVersion":"v1","items":[{}],"kind":"List","metadata":{{}}}}"#,
+        pods.join(",")
+    );
+    let out = stdout_of(audit().args(["-o", "json", "-"]).write_stdin(list), 0);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let groups = report["groups"].as_array().unwrap();
+    let pods: Vec<(&str, u64)> = groups
+        .iter()
+        .map(|g| (g["namespace"].as_str().unwrap(), g["pods"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(pods, [("ns0", 1_000), ("ns1", 1_000), ("ns2", 1_000)]);
+}

@@ -192,11 +192,12 @@ fn usage_and_input_errors_exit_2() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("no-such-file.yaml"));
+    // Results are written as they are known: those before the error stay printed.
     check()
         .args(["pod-allowed.yaml", "bad-spec.yaml"])
         .assert()
         .code(2)
-        .stdout("")
+        .stdout("pod-allowed.yaml#0 Pod/runner-abc-project-1-concurrent-0: allowed\n")
         .stderr(predicate::str::starts_with("error: bad-spec.yaml#0: /spec"));
     check().assert().code(2);
 }
@@ -231,4 +232,60 @@ fn many_files_keep_input_order() {
         .collect();
     let want: Vec<String> = (0..300).map(|i| format!("p{i}")).collect();
     assert_eq!(names, want);
+}
+
+/// A List as `kubectl get pods -o json` prints it (`items` before `kind`), `n` pods, then
+/// `tail` appended to the items.
+fn kubectl_list(n: usize, tail: &str) -> String {
+    let pods: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"p{i}","namespace":"ci"}},"spec":{{"containers":[{{"name":"c","image":"i"}}]}}}}"#
+            )
+        })
+        .collect();
+    let mut items = pods.join(",");
+    if !tail.is_empty() {
+        items = format!("{items},{tail}");
+    }
+    format!(r#"{{"apiVersion":"v1","items":[{items}],"kind":"List","metadata":{{"resourceVersion":""}}}}"#)
+}
+
+#[test]
+fn a_list_on_stdin_is_judged_item_by_item_in_input_order() {
+    // More items than one batch and than the window holds: streamed (ciguard::stream).
+    let out = check()
+        .args(["--level", "baseline", "-"])
+        .write_stdin(kubectl_list(2_000, ""))
+        .assert()
+        .code(0);
+    let stdout = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    let want: String = (0..2_000).map(|i| format!("-#{i} Pod/p{i}: allowed\n")).collect();
+    assert_eq!(stdout, want);
+}
+
+#[test]
+fn an_error_inside_a_streamed_list_comes_after_the_results_before_it() {
+    // Text: the results before the bad item, then the error (exit 2).
+    let out = check()
+        .args(["--level", "baseline", "-"])
+        .write_stdin(kubectl_list(100, "7"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::starts_with(
+            "error: -: document 0: /items/100: List item: expected a Kubernetes object",
+        ));
+    assert_eq!(
+        String::from_utf8_lossy(&out.get_output().stdout).lines().count(),
+        100
+    );
+    // JSON: still one whole object, with those results.
+    let out = check()
+        .args(["--level", "baseline", "-o", "json", "-"])
+        .write_stdin(kubectl_list(100, "7"))
+        .assert()
+        .code(2);
+    let value: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(value["results"].as_array().unwrap().len(), 100);
+    assert_eq!(value["results"][99]["name"], "p99");
 }

@@ -7,11 +7,10 @@
 
 use std::{fmt::Write as _, io::Write as _};
 
-use anyhow::{Context, anyhow};
+use anyhow::Context;
 use ciguard::{
-    ValidPolicy,
     audit::{Audit, AuditReport, Group},
-    workload::{self, Document, WorkloadError},
+    workload::{self, WorkloadError},
 };
 
 use super::Outcome;
@@ -38,33 +37,54 @@ const TOP_CHECKS: usize = 3;
 /// Runs `ciguard audit`.
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let policy = super::load_policy(args.policy.as_deref())?;
-    let mut audit = Audit::new(&policy);
-    let mut documents = 0usize;
-    let mut carriers = 0usize;
-    if args.cluster.cluster {
+    let (audit, documents, carriers) = if args.cluster.cluster {
         if !args.inputs.is_empty() {
             anyhow::bail!("--cluster reads the pods from the cluster: name no input files besides it");
         }
+        let mut audit = Audit::new(&policy);
+        let (mut documents, mut carriers) = (0usize, 0usize);
         // One page of pods at a time: each is counted, then dropped.
         super::audit_cluster::list_pods(&args.cluster, |docs| {
             documents += docs.len();
-            carriers += audit_docs(&policy, &mut audit, docs)?;
+            for doc in docs {
+                let counted = audit
+                    .add(&doc.object)
+                    .with_context(|| format!("{}#{}", doc.source, doc.index))?;
+                carriers += usize::from(counted);
+            }
             Ok(())
         })?;
         if documents == 0 {
             // An empty cluster or namespace is an answer, not an input error.
             eprintln!("warning: no pods in {}", args.cluster.scope());
         }
+        (audit, documents, carriers)
     } else {
-        for unit in workload::expand_inputs(&args.inputs.collect()?)? {
-            let docs = workload::read_input(&unit)?;
-            documents += docs.len();
-            carriers += audit_docs(&policy, &mut audit, docs)?;
+        let units = workload::expand_inputs(&args.inputs.collect()?)?;
+        // Each worker counts into its own audit; the documents are dropped once counted.
+        let (states, documents) = super::pipeline::run(
+            units,
+            || (Audit::new(&policy), 0usize),
+            |(audit, carriers), doc| {
+                let counted = audit
+                    .add(&doc.object)
+                    .with_context(|| format!("{}#{}", doc.source, doc.index))?;
+                *carriers += usize::from(counted);
+                Ok(None::<()>)
+            },
+            |()| Ok(()),
+        )?;
+        if documents == 0 {
+            return Err(WorkloadError::NoObjects.into());
         }
-    }
-    if documents == 0 && !args.cluster.cluster {
-        return Err(WorkloadError::NoObjects.into());
-    }
+        let mut audit = Audit::new(&policy);
+        let mut carriers = 0;
+        for (a, n) in states {
+            audit.absorb(a);
+            carriers += n;
+        }
+        (audit, documents, carriers)
+    };
     let report = audit.finish();
 
     let mut out = Vec::new();
@@ -84,63 +104,6 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Success
     })
-}
-
-/// Counts the documents of one input into `audit`, on every core when there are many;
-/// each document is dropped once counted. Returns how many carry a pod. The first error
-/// in input order wins.
-fn audit_docs(policy: &ValidPolicy, audit: &mut Audit<'_>, docs: Vec<Document>) -> anyhow::Result<usize> {
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let chunk = docs.len().div_ceil(threads).max(256);
-    if docs.len() <= chunk {
-        return audit_chunk(audit, docs);
-    }
-    let mut chunks: Vec<Vec<Document>> = Vec::new();
-    let mut docs = docs.into_iter();
-    loop {
-        let part: Vec<Document> = docs.by_ref().take(chunk).collect();
-        if part.is_empty() {
-            break;
-        }
-        chunks.push(part);
-    }
-    let results: Vec<anyhow::Result<(Audit<'_>, usize)>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|part| {
-                scope.spawn(move || {
-                    let mut a = Audit::new(policy);
-                    let n = audit_chunk(&mut a, part)?;
-                    Ok((a, n))
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(anyhow!("a worker thread failed")))
-            })
-            .collect()
-    });
-    let mut carriers = 0;
-    for r in results {
-        let (a, n) = r?;
-        audit.absorb(a);
-        carriers += n;
-    }
-    Ok(carriers)
-}
-
-fn audit_chunk(audit: &mut Audit<'_>, docs: Vec<Document>) -> anyhow::Result<usize> {
-    let mut carriers = 0;
-    for doc in docs {
-        let counted = audit
-            .add(&doc.object)
-            .with_context(|| format!("{}#{}", doc.source, doc.index))?;
-        carriers += usize::from(counted);
-    }
-    Ok(carriers)
 }
 
 /// The report as an aligned table: a header, one row per group, a totals line.

@@ -12,7 +12,7 @@ use anyhow::{Context, anyhow};
 use ciguard::{
     ValidPolicy,
     pss::{self, Evaluation, Level, LevelVersion, Version},
-    workload::{self, Document, Input, WorkloadError, WorkloadKind},
+    workload::{self, Document, WorkloadError, WorkloadKind},
 };
 use serde::Serialize;
 
@@ -37,13 +37,7 @@ pub struct Args {
     inputs: super::InputArgs,
 }
 
-/// `check -o json`: `{"results":[…]}`.
-#[derive(Serialize)]
-struct Report<'a> {
-    results: Vec<DocResult<'a>>,
-}
-
-/// The verdict for one document.
+/// The verdict for one document (one element of `check -o json`'s `results`).
 #[derive(Serialize)]
 struct DocResult<'a> {
     source: &'a str,
@@ -61,42 +55,52 @@ struct ViolationOut<'a> {
     detail: &'a str,
 }
 
-/// Runs `ciguard check`.
+/// One evaluated document's output (a text line, or a JSON element), and its verdict.
+struct Verdict {
+    out: Vec<u8>,
+    allowed: bool,
+}
+
+/// Runs `ciguard check`. Documents are read, parsed and evaluated on every core and
+/// their results written in input order as soon as they and those before them are
+/// known, so memory holds only what is in flight however many inputs there are. An
+/// input error stops the run (exit 2) after the results of the documents before it;
+/// with `-o json` the object printed is still whole, with those results.
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let policy = super::load_policy(args.policy.as_deref())?;
     let target = target(&args, &policy)?;
-    let checked = check_inputs(&args.inputs.collect()?, &policy, target)?;
-    let evaluated: Vec<(&Document, &Evaluation)> = checked
-        .iter()
-        .filter_map(|(doc, eval)| Some((doc, eval.as_ref()?)))
-        .collect();
-
-    let mut stdout = Vec::new();
-    match args.output {
-        super::TextOrJson::Text => {
-            for (doc, eval) in &evaluated {
-                let verdict = if eval.allowed() {
-                    "allowed".to_string()
-                } else {
-                    eval.message()
-                };
-                writeln!(stdout, "{}: {verdict}", label(doc))?;
-            }
-        }
-        super::TextOrJson::Json => {
-            let results = evaluated
-                .iter()
-                .map(|(doc, eval)| json_result(doc, eval))
-                .collect();
-            serde_json::to_writer(&mut stdout, &Report { results })?;
-            writeln!(stdout)?;
-        }
+    let units = workload::expand_inputs(&args.inputs.collect()?)?;
+    let json = matches!(args.output, super::TextOrJson::Json);
+    let mut stdout = super::Stdout::default();
+    if json {
+        stdout.write(b"{\"results\":[");
     }
-    super::write_stdout(&stdout)?;
-    if evaluated.is_empty() {
+    let (mut evaluated, mut denied) = (0usize, false);
+    let run = super::pipeline::run(
+        units,
+        || (),
+        |(), doc| evaluate(&doc, &policy, target, json),
+        |v: Verdict| {
+            if json && evaluated > 0 {
+                stdout.write(b",");
+            }
+            stdout.write(&v.out);
+            evaluated += 1;
+            denied |= !v.allowed;
+            Ok(())
+        },
+    );
+    if json {
+        stdout.write(b"]}\n");
+    }
+    stdout.finish()?;
+    let (_, documents) = run?;
+    if documents == 0 {
+        return Err(WorkloadError::NoObjects.into());
+    }
+    if evaluated == 0 {
         eprintln!("warning: no pod or workload with a pod template in the inputs");
     }
-    let denied = evaluated.iter().any(|(_, eval)| !eval.allowed());
     Ok(if denied { Outcome::Denied } else { Outcome::Success })
 }
 
@@ -114,67 +118,13 @@ fn target(args: &Args, policy: &ValidPolicy) -> anyhow::Result<LevelVersion> {
     Ok(target)
 }
 
-/// A document, and its verdict when it carries a pod.
-type Checked = (Document, Option<Evaluation>);
-
-/// Reads and evaluates every input document, in input order (the order
-/// `workload::read_inputs` reads them). Files are read, parsed and evaluated on every
-/// core; the first error in input order wins. Inputs with no document at all are an
-/// error, as in `render`.
-fn check_inputs(
-    inputs: &[String],
-    policy: &ValidPolicy,
-    target: LevelVersion,
-) -> anyhow::Result<Vec<Checked>> {
-    let units = workload::expand_inputs(inputs)?;
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let chunk = units.len().div_ceil(threads).max(64);
-    let out = if units.len() <= chunk {
-        check_units(&units, policy, target)?
-    } else {
-        let results: Vec<anyhow::Result<Vec<Checked>>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = units
-                .chunks(chunk)
-                .map(|part| scope.spawn(move || check_units(part, policy, target)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(anyhow!("a worker thread failed")))
-                })
-                .collect()
-        });
-        let mut out = Vec::with_capacity(units.len());
-        for part in results {
-            out.extend(part?);
-        }
-        out
-    };
-    if out.is_empty() {
-        return Err(WorkloadError::NoObjects.into());
-    }
-    Ok(out)
-}
-
-/// One unit after another: read, parse, evaluate.
-fn check_units(units: &[Input], policy: &ValidPolicy, target: LevelVersion) -> anyhow::Result<Vec<Checked>> {
-    let mut out = Vec::new();
-    for unit in units {
-        for doc in workload::read_input(unit)? {
-            let eval = evaluate(&doc, policy, target)?;
-            out.push((doc, eval));
-        }
-    }
-    Ok(out)
-}
-
-/// Evaluates a document that carries a pod; `None` for the others.
+/// Evaluates a document that carries a pod into its output; `None` for the others.
 fn evaluate(
     doc: &Document,
     policy: &ValidPolicy,
     target: LevelVersion,
-) -> anyhow::Result<Option<Evaluation>> {
+    json: bool,
+) -> anyhow::Result<Option<Verdict>> {
     let typed = workload::typed_pod(&doc.object)
         .map_err(|message| anyhow!(message))
         .with_context(|| format!("{}#{}", doc.source, doc.index))?;
@@ -186,7 +136,22 @@ fn evaluate(
         pss::apply_pod_defaults(&mut pod.spec);
     }
     // The policy's exceptions exempt their containers from their checks.
-    Ok(Some(policy.pod_security(&pod.metadata, &pod.spec, target)))
+    let eval = policy.pod_security(&pod.metadata, &pod.spec, target);
+    let mut out = Vec::new();
+    if json {
+        serde_json::to_writer(&mut out, &json_result(doc, &eval))?;
+    } else {
+        let verdict = if eval.allowed() {
+            "allowed".to_string()
+        } else {
+            eval.message()
+        };
+        writeln!(out, "{}: {verdict}", label(doc))?;
+    }
+    Ok(Some(Verdict {
+        out,
+        allowed: eval.allowed(),
+    }))
 }
 
 fn json_result<'a>(doc: &'a Document, eval: &'a Evaluation) -> DocResult<'a> {

@@ -6,6 +6,7 @@ mod check;
 mod completion;
 mod import;
 mod lint;
+mod pipeline;
 mod render;
 mod schema;
 #[cfg(feature = "server")]
@@ -120,6 +121,42 @@ pub fn write_stdout(text: &[u8]) -> std::io::Result<()> {
     match stdout.write_all(text).and_then(|()| stdout.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         r => r,
+    }
+}
+
+/// Output written to stdout as it is produced, through a buffer. A reader that has gone
+/// (`| head -1`) ends the output quietly, as in [`write_stdout`]; the command goes on
+/// to its outcome.
+#[derive(Default)]
+pub struct Stdout {
+    buf: Vec<u8>,
+    error: Option<std::io::Error>,
+}
+
+impl Stdout {
+    /// Writes text; the buffer goes out once it holds 64 KiB.
+    pub fn write(&mut self, text: &[u8]) {
+        if self.error.is_some() {
+            return;
+        }
+        self.buf.extend_from_slice(text);
+        if self.buf.len() >= 64 << 10 {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        match write_stdout(&self.buf) {
+            Ok(()) => {}
+            Err(e) => self.error = Some(e),
+        }
+        self.buf.clear();
+    }
+
+    /// Writes what is left; the first write error, if any.
+    pub fn finish(mut self) -> std::io::Result<()> {
+        self.flush();
+        self.error.map_or(Ok(()), Err)
     }
 }
 
