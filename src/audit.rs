@@ -1,7 +1,7 @@
 //! Audit before enforcing: what a policy would do to pods that already run.
 //!
 //! An [`Audit`] renders each pod carrier (a Pod, or a workload's pod template) with the
-//! policy and counts, per namespace and detected preset ([`detect_preset`]): pods seen,
+//! policy and counts, per namespace and detected preset ([`presets::detect`]): pods seen,
 //! pods the policy would change, pods it would deny, pods per failed Pod Security check
 //! (upstream check ID), and warnings and rejected requests per warning code. It keeps
 //! only the counts, never the rendered pods, so memory does not grow with the input.
@@ -33,7 +33,7 @@ use serde_json::Value;
 use crate::{
     ValidPolicy,
     merge::{self, RenderError},
-    policy::roles::detect_preset,
+    policy::{PodFacts, presets},
     workload::{self, WorkloadKind},
 };
 
@@ -181,16 +181,8 @@ impl<'p> Audit<'p> {
 /// The preset a pod carrier's pod looks like: its pod labels and regular containers.
 fn preset_of(object: &Value, kind: WorkloadKind) -> crate::policy::Preset {
     let labels = workload::pod_labels(object, kind);
-    let names: Vec<&str> = workload::at(object, kind.spec_path())
-        .and_then(|s| s.get("containers"))
-        .and_then(Value::as_array)
-        .map(|cs| {
-            cs.iter()
-                .filter_map(|c| c.get("name").and_then(Value::as_str))
-                .collect()
-        })
-        .unwrap_or_default();
-    detect_preset(&labels, &names)
+    let pod = PodFacts::new(&labels, workload::at(object, kind.spec_path()));
+    presets::detect(&pod).preset
 }
 
 #[cfg(test)]
