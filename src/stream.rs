@@ -422,31 +422,12 @@ impl Reader<'_, '_> {
         if self.failed.is_some() || self.stopped {
             return Ok(());
         }
-        while let Some((path, list)) = nested.pop_front() {
-            let kind = list
-                .get("kind")
-                .and_then(Value::as_str)
-                .unwrap_or("List")
-                .to_string();
-            let Some(Value::Array(items)) = list.get("items").cloned() else {
-                self.failed = Some(self.invalid(index, format!("{path}: a {kind} needs an `items` array")));
-                return Ok(());
-            };
-            for (i, item) in items.into_iter().enumerate() {
-                let item_path = format!("{path}/items/{i}");
-                if let Some(problem) = workload::not_an_object(&item) {
-                    self.failed = Some(self.invalid(index, format!("{item_path}: {kind} item: {problem}")));
-                    return Ok(());
-                }
-                if workload::is_list(&item) {
-                    nested.push_back((item_path, item));
-                } else {
-                    self.emit(item);
-                    if self.stopped {
-                        return Ok(());
-                    }
-                }
-            }
+        let flattened = workload::flatten_lists(nested, |item| {
+            self.emit(item);
+            !self.stopped
+        });
+        if let Err(message) = flattened {
+            self.failed = Some(self.invalid(index, message));
         }
         Ok(())
     }

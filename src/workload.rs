@@ -432,35 +432,51 @@ pub fn parse_text(text: &str, source_name: &str) -> Result<Vec<Document>, Worklo
             });
             continue;
         }
-        // Breadth first, as kubectl's FlattenListVisitor: (path of the list, the list).
-        let mut lists = std::collections::VecDeque::from([(String::new(), object)]);
-        while let Some((path, list)) = lists.pop_front() {
-            let kind = list
-                .get("kind")
-                .and_then(Value::as_str)
-                .unwrap_or("List")
-                .to_string();
-            let Some(Value::Array(items)) = list.get("items").cloned() else {
-                return Err(invalid(format!("{path}: a {kind} needs an `items` array")));
-            };
-            for (i, item) in items.into_iter().enumerate() {
-                let item_path = format!("{path}/items/{i}");
-                if let Some(problem) = not_an_object(&item) {
-                    return Err(invalid(format!("{item_path}: {kind} item: {problem}")));
-                }
-                if is_list(&item) {
-                    lists.push_back((item_path, item));
-                } else {
-                    out.push(Document {
-                        source: source_name.into(),
-                        index: out.len(),
-                        object: item,
-                    });
-                }
+        let top = std::collections::VecDeque::from([(String::new(), object)]);
+        flatten_lists(top, |item| {
+            out.push(Document {
+                source: source_name.into(),
+                index: out.len(),
+                object: item,
+            });
+            true
+        })
+        .map_err(invalid)?;
+    }
+    Ok(out)
+}
+
+/// Expands Lists breadth first, as kubectl's FlattenListVisitor: each queued (path of
+/// the list, the list) hands its items that are not Lists to `emit`, in order, and queues
+/// the Lists among them. `emit` returns `false` to stop. The error is the message for a
+/// List without an `items` array or an item that is not an object. One definition for
+/// the whole reader ([`parse_text`]) and the streamed one (`crate::stream`).
+pub(crate) fn flatten_lists(
+    mut lists: std::collections::VecDeque<(String, Value)>,
+    mut emit: impl FnMut(Value) -> bool,
+) -> Result<(), String> {
+    while let Some((path, mut list)) = lists.pop_front() {
+        let kind = list
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or("List")
+            .to_string();
+        let Some(Value::Array(items)) = list.get_mut("items").map(Value::take) else {
+            return Err(format!("{path}: a {kind} needs an `items` array"));
+        };
+        for (i, item) in items.into_iter().enumerate() {
+            let item_path = format!("{path}/items/{i}");
+            if let Some(problem) = not_an_object(&item) {
+                return Err(format!("{item_path}: {kind} item: {problem}"));
+            }
+            if is_list(&item) {
+                lists.push_back((item_path, item));
+            } else if !emit(item) {
+                return Ok(());
             }
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Why a value is not a Kubernetes object, if it is not: it must be a mapping with a
