@@ -20,6 +20,8 @@
 
 use std::path::Path;
 
+use ciguard::policy::Preset;
+
 struct Block {
     lang: String,
     file: Option<String>,
@@ -238,20 +240,13 @@ fn example_policies_are_lint_clean_and_admit_their_systems_pods() {
         let pods = root.join("examples").join(&stem);
         let files: Vec<_> = match std::fs::read_dir(&pods) {
             Ok(dir) => dir.map(|e| e.unwrap().path()).collect(),
-            // `auto.yaml`: every system's pods.
-            Err(_) if stem == "auto" => [
-                "gitlab-runner",
-                "woodpecker",
-                "tekton",
-                "github-arc",
-                "argo",
-                "jenkins",
-                "buildkite",
-            ]
-            .iter()
-            .flat_map(|s| std::fs::read_dir(root.join("examples").join(s)).unwrap())
-            .map(|e| e.unwrap().path())
-            .collect(),
+            // `auto.yaml`: every CI system's pods (each preset but `generic` and `auto`).
+            Err(_) if stem == "auto" => Preset::ALL
+                .iter()
+                .filter(|p| !matches!(p, Preset::Generic | Preset::Auto))
+                .flat_map(|p| std::fs::read_dir(root.join("examples").join(p.as_str())).unwrap())
+                .map(|e| e.unwrap().path())
+                .collect(),
             // A policy for a feature rather than a CI system: lint only.
             Err(_) => Vec::new(),
         };

@@ -10,7 +10,7 @@
 
 mod common;
 
-use ciguard::{ValidPolicy, merge::render};
+use ciguard::{ValidPolicy, merge::render, policy::Preset};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
@@ -158,19 +158,7 @@ fn real_cluster_keys() -> impl Strategy<
 
 fn policy_strategy() -> impl Strategy<Value = ValidPolicy> {
     (
-        pick(
-            &[
-                "generic",
-                "gitlab-runner",
-                "woodpecker",
-                "tekton",
-                "github-arc",
-                "argo",
-                "jenkins",
-                "buildkite",
-                "auto",
-            ][..],
-        ),
+        pick(&Preset::ALL[..]),
         proptest::option::of(pick(USER_LISTS)),
         proptest::option::of(pick(GROUP_LISTS)),
         (pod_ctx(false), pod_ctx(true)),
@@ -188,7 +176,7 @@ fn policy_strategy() -> impl Strategy<Value = ValidPolicy> {
                     }
                 }
                 let mut spec = json!({
-                    "preset": preset,
+                    "preset": preset.as_str(),
                     "onViolation": on_violation,
                     "pod": {"default": pod.0, "enforced": pod.1},
                     "containers": {"default": containers.0, "enforced": containers.1},
