@@ -3,6 +3,7 @@
 //! on a table of tricky scalars. Where the fast path reads a text it must give exactly
 //! serde-saphyr's values, key order included; where it does not, the reader falls back, so
 //! `source::documents` must always equal serde-saphyr's result (values or error).
+#![allow(clippy::panic)] // test helpers: a differing result is a failed test
 
 mod common;
 
