@@ -15,6 +15,8 @@ use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle};
 
 use crate::error::Location;
 
+mod fast;
+
 /// The parser options used for every YAML input.
 ///
 /// The budgets are sized for real input: a stream of any number of documents and lists
@@ -100,11 +102,9 @@ pub fn from_str<T: DeserializeOwned>(text: &str, file: &str) -> Result<T, Syntax
 /// skipped; a leading byte-order mark is ignored.
 pub fn documents(text: &str, file: &str) -> Result<Vec<serde_json::Value>, SyntaxError> {
     let text = strip_bom(text);
-    let yaml = || -> Result<Vec<serde_json::Value>, SyntaxError> {
-        let docs: Vec<Option<serde_json::Value>> =
-            serde_saphyr::from_multiple_with_options(text, yaml_options_for(text))
-                .map_err(|e| yaml_error(&e, file))?;
-        Ok(docs.into_iter().flatten().filter(|d| !d.is_null()).collect())
+    let yaml = || match fast::documents(text) {
+        Some(docs) => Ok(docs),
+        None => yaml_documents_saphyr(text, file),
     };
     if !looks_like_json(text) || opens_like_flow_yaml(text) {
         return yaml();
@@ -121,6 +121,24 @@ pub fn documents(text: &str, file: &str) -> Result<Vec<serde_json::Value>, Synta
         }
     }
     Ok(docs)
+}
+
+/// The documents of a YAML stream read by serde-saphyr alone (empty and `null` documents
+/// skipped). [`documents`] reads most YAML through a faster path that gives the same
+/// values and falls back to this; this is here to compare the two (tests/yaml_fast.rs).
+pub fn yaml_documents_saphyr(text: &str, file: &str) -> Result<Vec<serde_json::Value>, SyntaxError> {
+    let text = strip_bom(text);
+    let docs: Vec<Option<serde_json::Value>> =
+        serde_saphyr::from_multiple_with_options(text, yaml_options_for(text))
+            .map_err(|e| yaml_error(&e, file))?;
+    Ok(docs.into_iter().flatten().filter(|d| !d.is_null()).collect())
+}
+
+/// The documents of a YAML stream read by the fast path alone (see `src/source/fast.rs`),
+/// or `None` where the text is outside what it reads with certainty and [`documents`]
+/// falls back to serde-saphyr. Here to compare the two paths (tests/yaml_fast.rs).
+pub fn yaml_documents_fast(text: &str) -> Option<Vec<serde_json::Value>> {
+    fast::documents(strip_bom(text))
 }
 
 /// Converts a `serde_json` error into a [`SyntaxError`].

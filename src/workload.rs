@@ -271,7 +271,8 @@ pub enum Input {
 /// becomes its `*.yaml`, `*.yml` and `*.json` files (recursively, in sorted order), a file
 /// is read whatever its name. Inside a directory each real file is read once and each real
 /// directory walked once: symlinks are followed, a symlink loop ends the walk of that
-/// branch, and a second name of a file already found is skipped.
+/// branch, and a second name of a file already found (a symlink or a hard link to it) is
+/// skipped.
 pub fn expand_inputs<S: AsRef<str>>(inputs: &[S]) -> Result<Vec<Input>, WorkloadError> {
     let mut out = Vec::new();
     let mut seen = Seen::default();
@@ -287,7 +288,7 @@ pub fn expand_inputs<S: AsRef<str>>(inputs: &[S]) -> Result<Vec<Input>, Workload
             source,
         })?;
         if meta.is_dir() {
-            collect_dir(path, &mut seen, &mut out)?;
+            collect_dir(path, &meta, &mut seen, &mut out)?;
         } else {
             out.push(Input::File(path.to_path_buf()));
         }
@@ -298,16 +299,43 @@ pub fn expand_inputs<S: AsRef<str>>(inputs: &[S]) -> Result<Vec<Input>, Workload
 /// The real directories walked and real files found so far.
 #[derive(Default)]
 struct Seen {
-    dirs: HashSet<PathBuf>,
-    files: HashSet<PathBuf>,
+    dirs: HashSet<FileId>,
+    files: HashSet<FileId>,
 }
 
-fn collect_dir(dir: &Path, seen: &mut Seen, out: &mut Vec<Input>) -> Result<(), WorkloadError> {
+/// What identifies a real file or directory: its device and inode number, from the
+/// metadata already at hand (no path resolution: `canonicalize` cost a `readlink` per
+/// path component of every file). Two names of one file (a symlink, a hard link) are one.
+#[cfg(unix)]
+type FileId = (u64, u64);
+
+#[cfg(unix)]
+fn file_id(_path: &Path, meta: &std::fs::Metadata) -> std::io::Result<FileId> {
+    use std::os::unix::fs::MetadataExt;
+    Ok((meta.dev(), meta.ino()))
+}
+
+/// Elsewhere (the product targets Linux), the canonical path.
+#[cfg(not(unix))]
+type FileId = PathBuf;
+
+#[cfg(not(unix))]
+fn file_id(path: &Path, _meta: &std::fs::Metadata) -> std::io::Result<FileId> {
+    std::fs::canonicalize(path)
+}
+
+/// Walks a directory (`meta`: its metadata, symlinks followed) into `out`.
+fn collect_dir(
+    dir: &Path,
+    meta: &std::fs::Metadata,
+    seen: &mut Seen,
+    out: &mut Vec<Input>,
+) -> Result<(), WorkloadError> {
     let err = |source| WorkloadError::Read {
         path: dir.display().to_string(),
         source,
     };
-    if !seen.dirs.insert(std::fs::canonicalize(dir).map_err(err)?) {
+    if !seen.dirs.insert(file_id(dir, meta).map_err(err)?) {
         return Ok(());
     }
     let mut entries = std::fs::read_dir(dir)
@@ -317,22 +345,33 @@ fn collect_dir(dir: &Path, seen: &mut Seen, out: &mut Vec<Input>) -> Result<(), 
         .map_err(err)?;
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     for (path, file_type) in entries {
-        // The entry's type needs no stat; a symlink is followed, as `Path::is_dir` does.
-        let is_dir = match file_type {
-            Ok(t) if !t.is_symlink() => t.is_dir(),
-            _ => path.is_dir(),
+        let wanted = || {
+            matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yaml" | "yml" | "json")
+            )
         };
-        if is_dir {
-            collect_dir(&path, seen, out)?;
-        } else if matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml" | "json")
-        ) {
-            // A dangling symlink has no real path: keep it, reading it reports the error.
-            let real = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-            if seen.files.insert(real) {
-                out.push(Input::File(path));
+        // The entry's type needs no stat; a file that is not wanted is not looked at.
+        let plain_file = matches!(&file_type, Ok(t) if !t.is_symlink() && !t.is_dir());
+        if plain_file && !wanted() {
+            continue;
+        }
+        // A symlink is followed, as `Path::is_dir` does. A dangling symlink (or an entry
+        // gone meanwhile) has no identity: keep it, reading it reports the error.
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_dir() => collect_dir(&path, &meta, seen, out)?,
+            Ok(meta) if wanted() => {
+                let first = match file_id(&path, &meta) {
+                    Ok(id) => seen.files.insert(id),
+                    Err(_) => true,
+                };
+                if first {
+                    out.push(Input::File(path));
+                }
             }
+            Ok(_) => {}
+            Err(_) if wanted() => out.push(Input::File(path)),
+            Err(_) => {}
         }
     }
     Ok(())
