@@ -112,15 +112,25 @@ impl<'p> Audit<'p> {
     /// Renders one document and counts it. Returns whether it carries a pod (other
     /// documents are not counted). A malformed pod carrier is an error.
     pub fn add(&mut self, object: &Value) -> Result<bool, RenderError> {
-        let Some(kind) = WorkloadKind::of(object) else {
+        if WorkloadKind::of(object).is_none() {
+            return Ok(false);
+        }
+        self.add_owned(object.clone())
+    }
+
+    /// [`Audit::add`] of a document the caller owns: it is rendered in place, not copied.
+    pub fn add_owned(&mut self, object: Value) -> Result<bool, RenderError> {
+        let Some(kind) = WorkloadKind::of(&object) else {
             return Ok(false);
         };
-        let rendered = merge::render(self.policy, object)?;
-        let namespace = object
+        // Read before rendering: the rendered pod may have ciguard's init container.
+        let preset = preset_of(&object, kind).as_str();
+        let rendered = merge::render_owned(self.policy, object)?;
+        let namespace = rendered
+            .object
             .pointer("/metadata/namespace")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let preset = preset_of(object, kind).as_str();
         let group = match self.groups.get_mut(&(namespace.to_string(), preset)) {
             Some(g) => g,
             None => self

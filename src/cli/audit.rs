@@ -48,7 +48,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             documents += docs.len();
             for doc in docs {
                 let counted = audit
-                    .add(&doc.object)
+                    .add_owned(doc.object)
                     .with_context(|| format!("{}#{}", doc.source, doc.index))?;
                 carriers += usize::from(counted);
             }
@@ -67,7 +67,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             || (Audit::new(&policy), 0usize),
             |(audit, carriers), doc| {
                 let counted = audit
-                    .add(&doc.object)
+                    .add_owned(doc.object)
                     .with_context(|| format!("{}#{}", doc.source, doc.index))?;
                 *carriers += usize::from(counted);
                 Ok(None::<()>)

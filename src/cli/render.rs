@@ -5,7 +5,7 @@ use std::io::Write;
 use anyhow::Context;
 use ciguard::{
     merge::{self, Rendered},
-    policy::Preset,
+    policy::{Choice, Preset},
     workload::{self, Document},
 };
 use serde_json::json;
@@ -45,26 +45,37 @@ pub(crate) fn label(doc: &Document) -> String {
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let policy = super::load_policy(args.policy.as_deref())?;
     let docs = workload::read_inputs(&args.inputs.collect()?)?;
-    // Render everything first: an input error prints nothing to stdout.
+    let count = docs.len();
+    let auto = args.explain && policy.spec().preset == Preset::Auto;
+    // Render everything first: an input error prints nothing to stdout. Each object is
+    // rendered in place (not copied); its label and preset are read before.
     let rendered = docs
-        .iter()
-        .map(|d| merge::render(&policy, &d.object).with_context(|| format!("{}#{}", d.source, d.index)))
-        .collect::<anyhow::Result<Vec<Rendered>>>()?;
+        .into_iter()
+        .map(|mut d| {
+            let label = label(&d);
+            let choice = if auto {
+                policy.preset_for_object(&d.object)
+            } else {
+                None
+            };
+            let r = merge::render_owned(&policy, std::mem::take(&mut d.object))
+                .with_context(|| format!("{}#{}", d.source, d.index))?;
+            Ok((label, choice, r))
+        })
+        .collect::<anyhow::Result<Vec<(String, Option<Choice>, Rendered)>>>()?;
 
     let mut stderr = std::io::stderr().lock();
     let mut outcome = Outcome::Success;
     let mut printed = Vec::new();
-    for (doc, r) in docs.iter().zip(&rendered) {
+    for (label, choice, r) in &rendered {
         for w in &r.warnings {
             // A notice tells what the policy did to a job's request; a warning, a problem.
             let kind = if w.code.is_notice() { "notice" } else { "warning" };
-            writeln!(stderr, "{kind}: {}: {}", label(doc), w.message())?;
+            writeln!(stderr, "{kind}: {label}: {}", w.message())?;
         }
         if args.explain && r.kind.is_some() {
-            writeln!(stderr, "explain: {}", label(doc))?;
-            if policy.spec().preset == Preset::Auto
-                && let Some(choice) = policy.preset_for_object(&doc.object)
-            {
+            writeln!(stderr, "explain: {label}")?;
+            if let Some(choice) = choice {
                 writeln!(stderr, "  preset: {} (auto: {})", choice.preset, choice.reason)?;
             }
             for line in r.explain().lines() {
@@ -73,7 +84,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         }
         match &r.denial {
             Some(d) => {
-                writeln!(stderr, "denied: {}: {}", label(doc), d.message())?;
+                writeln!(stderr, "denied: {label}: {}", d.message())?;
                 outcome = Outcome::Denied;
             }
             None => printed.push(&r.object),
@@ -91,7 +102,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             }
         }
         Format::Json => {
-            let one = if docs.len() == 1 {
+            let one = if count == 1 {
                 printed.first().map(|o| (*o).clone())
             } else {
                 Some(json!({"apiVersion": "v1", "kind": "List", "items": printed}))

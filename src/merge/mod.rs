@@ -11,6 +11,7 @@ pub mod layer;
 
 mod exception;
 pub(crate) mod fields;
+pub(crate) mod pss_view;
 mod validity;
 mod workdir;
 mod writer;
@@ -217,9 +218,9 @@ impl Rendered {
         out
     }
 
-    fn untouched(object: &Value) -> Self {
+    fn untouched(object: Value) -> Self {
         Rendered {
-            object: object.clone(),
+            object,
             kind: None,
             warnings: Vec::new(),
             provenance: Vec::new(),
@@ -306,9 +307,35 @@ pub fn render_with(
     pod_security: PodSecurity,
 ) -> Result<Rendered, RenderError> {
     let Some(kind) = WorkloadKind::of(object) else {
+        return Ok(Rendered::untouched(object.clone()));
+    };
+    let input = JobInput::read(policy, object, kind)?;
+    render_input(policy, &input, object.clone(), kind, pod_security)
+}
+
+/// [`render`] of an object the caller owns: the result is written into it, so it is not
+/// copied (what `ciguard render`, `audit` and the webhook hold).
+pub fn render_owned(policy: &ValidPolicy, object: Value) -> Result<Rendered, RenderError> {
+    render_owned_with(policy, object, PodSecurity::Evaluate)
+}
+
+/// [`render_owned`], choosing whether the result is evaluated against the Pod Security
+/// Standards (as [`render_with`]).
+pub fn render_owned_with(
+    policy: &ValidPolicy,
+    object: Value,
+    pod_security: PodSecurity,
+) -> Result<Rendered, RenderError> {
+    let Some(kind) = WorkloadKind::of(&object) else {
         return Ok(Rendered::untouched(object));
     };
-    let err = |pointer: String, message: &str| RenderError {
+    let input = JobInput::read(policy, &object, kind)?;
+    render_input(policy, &input, object, kind, pod_security)
+}
+
+/// A [`RenderError`] about `object`.
+fn render_error(object: &Value, pointer: String, message: &str) -> RenderError {
+    RenderError {
         kind: object
             .get("kind")
             .and_then(Value::as_str)
@@ -320,60 +347,128 @@ pub fn render_with(
             .to_string(),
         pointer,
         message: message.to_string(),
-    };
-    let spec_ptr = kind.spec_pointer();
-    let spec = workload::at(object, kind.spec_path())
-        .and_then(Value::as_object)
-        .ok_or_else(|| err(spec_ptr.into(), "expected the pod spec, an object"))?;
-    let labels = workload::pod_labels(object, kind);
-    let pod_facts = PodFacts::new(&labels, workload::at(object, kind.spec_path()));
-    let empty = Map::new();
-    let job_pod = context_of(spec.get("securityContext"), &empty)
-        .ok_or_else(|| err(format!("{spec_ptr}/securityContext"), "expected an object"))?;
-    let mut containers = Vec::new();
-    for list in [List::InitContainers, List::Containers] {
-        let items = match spec.get(list.key()) {
-            None | Some(Value::Null) => continue,
-            Some(Value::Array(items)) => items,
-            Some(_) => {
-                return Err(err(
-                    format!("{spec_ptr}/{}", list.key()),
-                    "expected a list of containers",
-                ));
-            }
-        };
-        for (index, item) in items.iter().enumerate() {
-            let at = || format!("{spec_ptr}/{}/{index}", list.key());
-            let c = item
-                .as_object()
-                .ok_or_else(|| err(at(), "expected a container, an object"))?;
-            let name = c.get("name").and_then(Value::as_str).unwrap_or_default();
-            if list == List::InitContainers && name.starts_with(WORKDIR_INIT_PREFIX) {
-                continue;
-            }
-            let job = context_of(c.get("securityContext"), &empty)
-                .ok_or_else(|| err(format!("{}/securityContext", at()), "expected an object"))?;
-            let ckind = match list {
-                List::Containers => ContainerKind::Container,
-                List::InitContainers if c.get("restartPolicy").and_then(Value::as_str) == Some("Always") => {
-                    ContainerKind::Sidecar
-                }
-                List::InitContainers => ContainerKind::Init,
-            };
-            let role = policy.role_of(&pod_facts, name, ckind);
-            containers.push(Container {
-                list,
-                index,
-                name: name.into(),
-                role,
-                image: c.get("image").and_then(Value::as_str).unwrap_or_default(),
-                job,
-                job_pod,
-            });
-        }
     }
+}
 
-    let mut out = object.clone();
+/// What the engine reads from the job's object, copied out of it (the security contexts
+/// and a few fields: small), so that the object itself can become the output.
+struct JobInput {
+    /// `spec.hostUsers`.
+    host_users: Option<Value>,
+    /// Which of `hostNetwork`, `hostPID`, `hostIPC` are `true`.
+    host_namespaces: Vec<&'static str>,
+    /// The pod-level security context (empty when absent or null).
+    pod: Map<String, Value>,
+    /// The containers, in order (ciguard's own init containers left out).
+    containers: Vec<ContainerInput>,
+}
+
+/// One container of a [`JobInput`].
+struct ContainerInput {
+    list: List,
+    index: usize,
+    name: Arc<str>,
+    role: Role,
+    image: String,
+    /// Its security context (empty when absent or null).
+    job: Map<String, Value>,
+}
+
+impl JobInput {
+    fn read(policy: &ValidPolicy, object: &Value, kind: WorkloadKind) -> Result<Self, RenderError> {
+        let err = |pointer: String, message: &str| render_error(object, pointer, message);
+        let spec_ptr = kind.spec_pointer();
+        let spec = workload::at(object, kind.spec_path())
+            .and_then(Value::as_object)
+            .ok_or_else(|| err(spec_ptr.into(), "expected the pod spec, an object"))?;
+        let labels = workload::pod_labels(object, kind);
+        let pod_facts = PodFacts::new(&labels, workload::at(object, kind.spec_path()));
+        let empty = Map::new();
+        let pod = context_of(spec.get("securityContext"), &empty)
+            .ok_or_else(|| err(format!("{spec_ptr}/securityContext"), "expected an object"))?;
+        let mut containers = Vec::new();
+        for list in [List::InitContainers, List::Containers] {
+            let items = match spec.get(list.key()) {
+                None | Some(Value::Null) => continue,
+                Some(Value::Array(items)) => items,
+                Some(_) => {
+                    return Err(err(
+                        format!("{spec_ptr}/{}", list.key()),
+                        "expected a list of containers",
+                    ));
+                }
+            };
+            containers.reserve(items.len());
+            for (index, item) in items.iter().enumerate() {
+                let at = || format!("{spec_ptr}/{}/{index}", list.key());
+                let c = item
+                    .as_object()
+                    .ok_or_else(|| err(at(), "expected a container, an object"))?;
+                let name = c.get("name").and_then(Value::as_str).unwrap_or_default();
+                if list == List::InitContainers && name.starts_with(WORKDIR_INIT_PREFIX) {
+                    continue;
+                }
+                let job = context_of(c.get("securityContext"), &empty)
+                    .ok_or_else(|| err(format!("{}/securityContext", at()), "expected an object"))?;
+                let ckind = match list {
+                    List::Containers => ContainerKind::Container,
+                    List::InitContainers
+                        if c.get("restartPolicy").and_then(Value::as_str) == Some("Always") =>
+                    {
+                        ContainerKind::Sidecar
+                    }
+                    List::InitContainers => ContainerKind::Init,
+                };
+                let role = policy.role_of(&pod_facts, name, ckind);
+                containers.push(ContainerInput {
+                    list,
+                    index,
+                    name: name.into(),
+                    role,
+                    image: c
+                        .get("image")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                    job: job.clone(),
+                });
+            }
+        }
+        Ok(JobInput {
+            host_users: spec.get(fields::HOST_USERS).cloned(),
+            host_namespaces: ["hostNetwork", "hostPID", "hostIPC"]
+                .into_iter()
+                .filter(|k| spec.get(*k) == Some(&Value::Bool(true)))
+                .collect(),
+            pod: pod.clone(),
+            containers,
+        })
+    }
+}
+
+/// Renders `out` (the job's object, of kind `kind`, read into `input`) in place.
+fn render_input(
+    policy: &ValidPolicy,
+    input: &JobInput,
+    mut out: Value,
+    kind: WorkloadKind,
+    pod_security: PodSecurity,
+) -> Result<Rendered, RenderError> {
+    let empty = Map::new();
+    let job_pod = &input.pod;
+    let containers: Vec<Container<'_>> = input
+        .containers
+        .iter()
+        .map(|c| Container {
+            list: c.list,
+            index: c.index,
+            name: c.name.clone(),
+            role: c.role,
+            image: &c.image,
+            job: &c.job,
+            job_pod,
+        })
+        .collect();
     let mut engine = Engine {
         policy,
         warnings: Vec::new(),
@@ -382,7 +477,7 @@ pub fn render_with(
         tmp_mounted: false,
         w: Writer::new(&mut out, kind.spec_path()),
     };
-    engine.host_users(spec);
+    engine.host_users(input);
     let pod_allowed = engine.pod(job_pod);
     let pod_effective = engine
         .w
@@ -408,9 +503,11 @@ pub fn render_with(
     let pss = if policy.pss.level == Level::Privileged || pod_security == PodSecurity::Skip {
         None
     } else {
-        let (typed_kind, mut pod) = workload::typed_pod(&out)
-            .map_err(|m| err(spec_ptr.into(), &format!("not a valid pod spec: {m}")))?
-            .ok_or_else(|| err(spec_ptr.into(), "not a pod carrier"))?;
+        let spec_ptr = kind.spec_pointer();
+        let err = |message: &str| render_error(&out, spec_ptr.into(), message);
+        let (typed_kind, mut pod) = workload::pss_pod(&out)
+            .map_err(|m| err(&format!("not a valid pod spec: {m}")))?
+            .ok_or_else(|| err("not a pod carrier"))?;
         if typed_kind == WorkloadKind::Pod {
             // What the API server defaults before PodSecurity sees the pod.
             pss::apply_pod_defaults(&mut pod.spec);
@@ -711,23 +808,20 @@ impl Engine<'_, '_> {
     /// cannot stand with `hostNetwork`, `hostPID` or `hostIPC` (the API server rejects the
     /// pod): a default yields, an enforced value makes the job's host namespace a
     /// disallowed request.
-    fn host_users(&mut self, spec: &Map<String, Value>) {
+    fn host_users(&mut self, input: &JobInput) {
         let field = fields::HOST_USERS;
         let mut c = Candidates::default();
         c.push(
             Origin::new(Layer::Default, Scope::Pod),
             self.policy.pod.default.get(field),
         );
-        c.push(Origin::new(Layer::Job, Scope::Pod), spec.get(field));
+        c.push(Origin::new(Layer::Job, Scope::Pod), input.host_users.as_ref());
         c.push(
             Origin::new(Layer::Enforced, Scope::Pod),
             self.policy.pod.enforced.get(field),
         );
         c.absorb_echo(Scope::Pod);
-        let host_namespaces: Vec<&'static str> = ["hostNetwork", "hostPID", "hostIPC"]
-            .into_iter()
-            .filter(|k| spec.get(*k) == Some(&Value::Bool(true)))
-            .collect();
+        let host_namespaces = &input.host_namespaces;
         if !host_namespaces.is_empty() {
             // A default `false` yields; the job's own pair is the API server's to judge.
             while c
@@ -741,7 +835,7 @@ impl Engine<'_, '_> {
                 .filter(|w| *w.value == Value::Bool(false) && !w.is_job())
             {
                 let origin = w.origin;
-                for key in host_namespaces {
+                for &key in host_namespaces {
                     let detail = format!(
                         "{key} true cannot stand with hostUsers false from {origin} (the API server rejects host namespaces in a user namespace)"
                     );

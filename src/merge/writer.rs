@@ -133,7 +133,6 @@ impl<'o> Writer<'o> {
             }
             return;
         }
-        let old = old.cloned();
         let new = desired.map(|(v, _)| v.clone());
         let origin = desired.map(|(_, o)| o);
         if let Some((value, origin)) = desired {
@@ -143,32 +142,26 @@ impl<'o> Writer<'o> {
                 origin,
             });
         }
-        let existed = old.is_some();
+        let change_new = new.clone();
+        // The value replaced comes back from the write: no copy of it is made.
+        let old = self.set(segs, new);
         self.changes.push(Change {
             field,
             old,
-            new: new.clone(),
+            new: change_new,
             origin,
         });
-        self.set(segs, new, existed);
     }
 
-    fn set(&mut self, segs: &[Seg<'_>], new: Option<Value>, existed: bool) {
-        let Some((last, parents)) = segs.split_last() else {
-            return;
-        };
+    /// Writes `new` (or, with `None`, removes the field) at `segs` under the spec, creating
+    /// missing parents, and records the patch operation. Returns the value it replaced.
+    fn set(&mut self, segs: &[Seg<'_>], new: Option<Value>) -> Option<Value> {
+        let (last, parents) = segs.split_last()?;
+        let spec_path = self.spec_path;
+        let mut cur = at_mut(self.out, spec_path)?;
         // The first parent that does not exist yet (or is null): the patch adds it whole.
-        let missing = {
-            let mut cur = self.spec();
-            parents.iter().position(|seg| {
-                cur = cur.and_then(|v| get(v, std::slice::from_ref(seg)));
-                cur.is_none_or(Value::is_null)
-            })
-        };
-        let Some(mut cur) = at_mut(self.out, self.spec_path) else {
-            return;
-        };
-        for seg in parents {
+        let mut missing = None;
+        for (n, seg) in parents.iter().enumerate() {
             if cur.is_null() {
                 *cur = Value::Object(Map::new());
             }
@@ -177,32 +170,28 @@ impl<'o> Writer<'o> {
                     if !m.contains_key(k) {
                         m.insert(k.to_string(), Value::Null);
                     }
-                    match m.get_mut(k) {
-                        Some(v) => v,
-                        None => return,
-                    }
+                    m.get_mut(k)?
                 }
-                (Seg::Index(i), Value::Array(a)) => match a.get_mut(i) {
-                    Some(v) => v,
-                    None => return,
-                },
-                _ => return,
+                (Seg::Index(i), Value::Array(a)) => a.get_mut(i)?,
+                _ => return None,
             };
+            if cur.is_null() {
+                missing.get_or_insert(n);
+            }
         }
         if cur.is_null() {
             *cur = Value::Object(Map::new());
         }
         let (Seg::Key(key), Value::Object(m)) = (*last, cur) else {
-            return;
+            return None;
         };
-        match &new {
-            Some(v) => {
-                m.insert(key.to_string(), v.clone());
-            }
-            None => {
-                m.remove(key);
-            }
-        }
+        let old = match &new {
+            Some(v) => match m.get_mut(key) {
+                Some(slot) => Some(std::mem::replace(slot, v.clone())),
+                None => m.insert(key.to_string(), v.clone()),
+            },
+            None => m.remove(key),
+        };
         let op = match (missing, new) {
             (Some(n), Some(v)) => {
                 // Build the value of the first missing parent.
@@ -221,7 +210,7 @@ impl<'o> Writer<'o> {
                 }
             }
             (_, Some(v)) => PatchOp {
-                op: if existed { "replace" } else { "add" },
+                op: if old.is_some() { "replace" } else { "add" },
                 path: self.pointer(segs),
                 value: Some(v),
             },
@@ -232,6 +221,7 @@ impl<'o> Writer<'o> {
             },
         };
         self.patch.push(op);
+        old
     }
 }
 
@@ -291,7 +281,9 @@ impl Writer<'_> {
                 });
             }
             // No list yet (or a null one): the list is added with the item.
-            None => self.set(segs, Some(Value::Array(vec![item])), false),
+            None => {
+                self.set(segs, Some(Value::Array(vec![item])));
+            }
         }
     }
 
