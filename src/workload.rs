@@ -258,26 +258,6 @@ pub fn typed_pod(object: &Value) -> Result<Option<(WorkloadKind, TypedPod)>, Str
     Ok(Some((kind, TypedPod { metadata, spec })))
 }
 
-/// [`typed_pod`] with only what the Pod Security evaluation (and a policy's exemptions)
-/// reads: the pod spec's containers, volumes, security contexts, host namespaces and
-/// `os`, and of each container its name, image, `restartPolicy`, security context,
-/// ports, probes and lifecycle. The other fields (`env`, `command`, `resources`,
-/// `tolerations`, …) are skipped unread, so a wrong type there is not an error here.
-pub fn pss_pod(object: &Value) -> Result<Option<(WorkloadKind, TypedPod)>, String> {
-    let Some(kind) = WorkloadKind::of(object) else {
-        return Ok(None);
-    };
-    let metadata = slim_metadata(at(object, kind.metadata_path()))
-        .map_err(|e| format!("{}: {e}", kind.metadata_pointer()))?;
-    let spec = match at(object, kind.spec_path()) {
-        None | Some(Value::Null) => return Err(format!("{}: missing pod spec", kind.spec_pointer())),
-        Some(s) => {
-            crate::merge::pss_view::pss_spec(s).map_err(|e| format!("{}: {e}", kind.spec_pointer()))?
-        }
-    };
-    Ok(Some((kind, TypedPod { metadata, spec })))
-}
-
 /// One input to read: stdin, or a file (named on the command line or found in a directory).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {

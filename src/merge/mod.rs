@@ -11,7 +11,6 @@ pub mod layer;
 
 mod exception;
 pub(crate) mod fields;
-pub(crate) mod pss_view;
 mod validity;
 mod workdir;
 mod writer;
@@ -505,7 +504,7 @@ fn render_input(
     } else {
         let spec_ptr = kind.spec_pointer();
         let err = |message: &str| render_error(&out, spec_ptr.into(), message);
-        let (typed_kind, mut pod) = workload::pss_pod(&out)
+        let (typed_kind, mut pod) = workload::typed_pod(&out)
             .map_err(|m| err(&format!("not a valid pod spec: {m}")))?
             .ok_or_else(|| err("not a pod carrier"))?;
         if typed_kind == WorkloadKind::Pod {
