@@ -17,8 +17,8 @@ use std::{borrow::Cow, sync::Arc};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube_core::{
-    DynamicResourceScope, GroupVersionKind, Resource, TypeMeta,
-    admission::{AdmissionRequest, Operation},
+    DynamicResourceScope, GroupVersionKind, Resource,
+    admission::{AdmissionRequest, AdmissionReview, Operation},
 };
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error as _};
 use serde_json::Value;
@@ -124,34 +124,19 @@ pub enum ReviewError {
     EmptyUid,
 }
 
-/// An AdmissionReview as it arrives: kube-core's `AdmissionReview` less its
-/// `#[serde(flatten)]` type fields, which make serde buffer the whole body (the pod
-/// included) in an intermediate tree before reading it again.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Envelope {
-    api_version: String,
-    kind: String,
-    request: Option<Request>,
-}
-
 /// Parses a request body.
 pub fn parse(body: &[u8]) -> Result<Request, ReviewError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ReviewError::Empty);
     }
-    let review: Envelope = serde_json::from_slice(body).map_err(ReviewError::Json)?;
-    if review.api_version != API_VERSION || review.kind != KIND {
+    let review: AdmissionReview<RawObject> = serde_json::from_slice(body).map_err(ReviewError::Json)?;
+    if review.types.api_version != API_VERSION || review.types.kind != KIND {
         return Err(ReviewError::WrongType {
-            api_version: review.api_version,
-            kind: review.kind,
+            api_version: review.types.api_version,
+            kind: review.types.kind,
         });
     }
-    let mut request = review.request.ok_or(ReviewError::NoRequest)?;
-    request.types = TypeMeta {
-        api_version: review.api_version,
-        kind: review.kind,
-    };
+    let request: Request = review.try_into().map_err(|_| ReviewError::NoRequest)?;
     if request.uid.is_empty() {
         return Err(ReviewError::EmptyUid);
     }
