@@ -151,8 +151,9 @@ impl AppState {
         }
         if self.audit.is_on() {
             let record = audit::Record::new(endpoint, policy.name(), request, decision);
-            match serde_json::to_string(&record) {
-                Ok(line) => {
+            let mut line = Vec::with_capacity(1024);
+            match serde_json::to_writer(&mut line, &record) {
+                Ok(()) => {
                     if !self.audit.write(line) {
                         self.metrics.audit_dropped();
                     }

@@ -15,11 +15,10 @@
 
 use std::{borrow::Cow, sync::Arc};
 
-use base64::Engine as _;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube_core::{
     DynamicResourceScope, GroupVersionKind, Resource,
-    admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation},
+    admission::{AdmissionRequest, AdmissionReview, Operation},
 };
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error as _};
 use serde_json::Value;
@@ -638,40 +637,97 @@ fn changes_images(old: Option<&RawObject>, new: &Value) -> bool {
 
 /// The AdmissionReview answer, as JSON bytes: same `uid`, `patch` base64 (standard
 /// alphabet) with `patchType: JSONPatch`, warnings, and a `status` when not allowed.
+///
+/// Written straight into the body buffer, no intermediate `Value`: the shape and field
+/// order of kube-core's `AdmissionResponse` (`uid`, `allowed`, `status`, `patchType`,
+/// `warnings`), then `patch`, base64-encoded straight into the same buffer.
 pub fn respond(request: &Request, decision: &Decision) -> Result<Vec<u8>, serde_json::Error> {
-    let mut response = AdmissionResponse::from(request);
-    if let Some(message) = &decision.message {
-        let (code, reason) = admission_status(decision.outcome);
-        response = response.deny(message);
-        response.result.code = code;
-        response.result.reason = reason.into();
+    use std::io::Write as _;
+
+    use base64::Engine as _;
+    let mut out = Vec::with_capacity(RESPONSE_PREFIX.len() + 256 + decision.patch.len() * 192);
+    out.extend_from_slice(RESPONSE_PREFIX.as_bytes());
+    serde_json::to_writer(&mut out, request.uid.as_str())?;
+    match &decision.message {
+        None => out.extend_from_slice(br#","allowed":true,"status":{}"#),
+        Some(message) => {
+            let (code, reason) = admission_status(decision.outcome);
+            write!(out, r#","allowed":false,"status":{{"code":{code}"#).map_err(serde_json::Error::io)?;
+            if !message.is_empty() {
+                out.extend_from_slice(br#","message":"#);
+                serde_json::to_writer(&mut out, message)?;
+            }
+            out.extend_from_slice(br#","reason":"#);
+            serde_json::to_writer(&mut out, reason)?;
+            out.push(b'}');
+        }
     }
-    let patch = if decision.patch.is_empty() {
-        None
-    } else {
-        response = response
-            .with_patch(json_patch::Patch::default())
-            .map_err(|_| serde_json::Error::custom("empty patch"))?;
-        Some(serde_json::to_vec(&decision.patch)?)
-    };
-    response.patch = None;
+    if !decision.patch.is_empty() {
+        out.extend_from_slice(br#","patchType":"JSONPatch""#);
+    }
     if !decision.warning_items.is_empty() {
-        response.warnings = Some(decision.client_warnings());
+        out.extend_from_slice(br#","warnings":"#);
+        serde_json::to_writer(&mut out, &decision.client_warnings())?;
     }
-    let mut review = serde_json::to_value(response.into_review())?;
-    if let (Some(patch), Some(r)) = (patch, review.get_mut("response").and_then(Value::as_object_mut)) {
-        let encoded = base64::engine::general_purpose::STANDARD.encode(patch);
-        r.insert("patch".into(), Value::String(encoded));
+    if !decision.patch.is_empty() {
+        out.extend_from_slice(br#","patch":""#);
+        // Serialized once, then encoded into the body in one pass (a base64 writer fed by
+        // serde's many small writes costs more than this one buffer).
+        let patch = serde_json::to_vec(&decision.patch)?;
+        let at = out.len();
+        out.resize(at + base64::encoded_len(patch.len(), true).unwrap_or(0), 0);
+        let written = base64::engine::general_purpose::STANDARD
+            .encode_slice(&patch, &mut out[at..])
+            .map_err(|e| serde_json::Error::io(std::io::Error::other(e)))?;
+        out.truncate(at + written);
+        out.push(b'"');
     }
-    serde_json::to_vec(&review)
+    out.extend_from_slice(b"}}");
+    Ok(out)
 }
+
+/// The answer up to `response.uid`'s value: `parse` accepts only this version and kind.
+const RESPONSE_PREFIX: &str =
+    r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"#;
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine as _;
+    use kube_core::admission::AdmissionResponse;
     use rstest::rstest;
     use serde_json::json;
 
     use super::*;
+
+    /// The former answer, through kube-core's types and a `Value`: the reference: same `uid`, `patch` base64 (standard
+    /// alphabet) with `patchType: JSONPatch`, warnings, and a `status` when not allowed.
+    fn respond_via_kube_core(request: &Request, decision: &Decision) -> Result<Vec<u8>, serde_json::Error> {
+        let mut response = AdmissionResponse::from(request);
+        if let Some(message) = &decision.message {
+            let (code, reason) = admission_status(decision.outcome);
+            response = response.deny(message);
+            response.result.code = code;
+            response.result.reason = reason.into();
+        }
+        let patch = if decision.patch.is_empty() {
+            None
+        } else {
+            response = response
+                .with_patch(json_patch::Patch::default())
+                .map_err(|_| serde_json::Error::custom("empty patch"))?;
+            Some(serde_json::to_vec(&decision.patch)?)
+        };
+        response.patch = None;
+        if !decision.warning_items.is_empty() {
+            response.warnings = Some(decision.client_warnings());
+        }
+        let mut review = serde_json::to_value(response.into_review())?;
+        if let (Some(patch), Some(r)) = (patch, review.get_mut("response").and_then(Value::as_object_mut)) {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(patch);
+            r.insert("patch".into(), Value::String(encoded));
+        }
+        serde_json::to_vec(&review)
+    }
 
     fn raw(value: Value) -> RawObject {
         serde_json::from_value(value).unwrap()
@@ -786,5 +842,46 @@ mod tests {
         });
         let request = parse(&serde_json::to_vec(&body).unwrap()).unwrap();
         assert_eq!(carrier(&request), expected);
+    }
+
+    fn review_of(uid: &str, body: &str) -> Request {
+        let mut value: Value = serde_json::from_str(body).unwrap();
+        value["request"]["uid"] = Value::String(uid.into());
+        parse(&serde_json::to_vec(&value).unwrap()).unwrap()
+    }
+
+    /// The answer written straight into bytes is the one kube-core's types gave, byte for
+    /// byte, for every kind of decision (allowed, patched with warnings, denied, invalid).
+    #[rstest]
+    #[case::gitlab_mutate(Endpoint::Mutate, include_str!("../../tests/data/admission/gitlab-runner-build-pod.json"))]
+    #[case::gitlab_validate(Endpoint::Validate, include_str!("../../tests/data/admission/gitlab-runner-build-pod.json"))]
+    #[case::woodpecker(Endpoint::Mutate, include_str!("../../tests/data/admission/woodpecker-step-pod.json"))]
+    #[case::tekton(Endpoint::Validate, include_str!("../../tests/data/admission/tekton-taskrun-pod.json"))]
+    fn answers_are_kube_cores(#[case] endpoint: Endpoint, #[case] body: &str) {
+        let policy = ValidPolicy::builtin();
+        for uid in ["u-1", "quote\"\\ é \u{1}"] {
+            let request = review_of(uid, body);
+            let decision = decide(endpoint, &policy, &request);
+            let mut decisions = vec![decision.clone()];
+            let mut denied = decision.clone();
+            denied.outcome = Outcome::Denied;
+            denied.patch.clear();
+            denied.message = Some("no \"root\" here".into());
+            decisions.push(denied);
+            decisions.push(Decision::invalid("bad object".into()));
+            decisions.push(Decision::invalid(String::new()));
+            let mut warned = decision;
+            warned.warn("x", "a warning".into());
+            decisions.push(warned);
+            for d in decisions {
+                let new = respond(&request, &d).unwrap();
+                let old = respond_via_kube_core(&request, &d).unwrap();
+                assert_eq!(
+                    String::from_utf8(new).unwrap(),
+                    String::from_utf8(old).unwrap(),
+                    "{d:?}"
+                );
+            }
+        }
     }
 }
