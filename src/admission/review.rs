@@ -451,7 +451,7 @@ fn render_ephemeral(
     }
     no_roles.pod.default.remove("hostUsers");
     no_roles.pod.enforced.remove("hostUsers");
-    let rendered = merge::render_with(&no_roles, &pod, PodSecurity::Skip).map_err(|e| e.to_string())?;
+    let rendered = merge::render_owned_with(&no_roles, pod, PodSecurity::Skip).map_err(|e| e.to_string())?;
     Ok(Some((new.iter().map(|(i, _)| *i).collect(), rendered)))
 }
 
