@@ -231,20 +231,6 @@ impl Rendered {
     }
 }
 
-/// A container as the job built it.
-#[derive(Debug)]
-struct Container<'a> {
-    list: List,
-    index: usize,
-    name: Arc<str>,
-    role: Role,
-    /// `image`, for `spec.exceptions`.
-    image: &'a str,
-    job: &'a Map<String, Value>,
-    /// The job's pod-level context, which the container inherits (for `spec.exceptions`).
-    job_pod: &'a Map<String, Value>,
-}
-
 /// Whether [`render_with`] evaluates the rendered pod against the policy's Pod Security
 /// Standards target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -359,11 +345,12 @@ struct JobInput {
     /// The pod-level security context (empty when absent or null).
     pod: Map<String, Value>,
     /// The containers, in order (ciguard's own init containers left out).
-    containers: Vec<ContainerInput>,
+    containers: Vec<Container>,
 }
 
-/// One container of a [`JobInput`].
-struct ContainerInput {
+/// A container as the job built it (one of [`JobInput::containers`]).
+#[derive(Debug)]
+struct Container {
     list: List,
     index: usize,
     name: Arc<str>,
@@ -419,7 +406,7 @@ impl JobInput {
                     List::InitContainers => ContainerKind::Init,
                 };
                 let role = policy.role_of(&pod_facts, name, ckind);
-                containers.push(ContainerInput {
+                containers.push(Container {
                     list,
                     index,
                     name: name.into(),
@@ -455,19 +442,6 @@ fn render_input(
 ) -> Result<Rendered, RenderError> {
     let empty = Map::new();
     let job_pod = &input.pod;
-    let containers: Vec<Container<'_>> = input
-        .containers
-        .iter()
-        .map(|c| Container {
-            list: c.list,
-            index: c.index,
-            name: c.name.clone(),
-            role: c.role,
-            image: &c.image,
-            job: &c.job,
-            job_pod,
-        })
-        .collect();
     let mut engine = Engine {
         policy,
         warnings: Vec::new(),
@@ -485,8 +459,8 @@ fn render_input(
         .cloned()
         .unwrap_or_default();
     let pod_effective = pod_effective.as_object().unwrap_or(&empty);
-    for c in &containers {
-        engine.container(c, &pod_allowed, pod_effective);
+    for c in &input.containers {
+        engine.container(c, job_pod, &pod_allowed, pod_effective);
     }
     if engine.tmp_mounted {
         engine.tmp_volume();
@@ -716,21 +690,22 @@ impl Engine<'_, '_> {
     /// Resolves one container's context.
     fn container(
         &mut self,
-        c: &Container<'_>,
+        c: &Container,
+        job_pod: &Map<String, Value>,
         pod_allowed: &Map<String, Value>,
         pod_effective: &Map<String, Value>,
     ) {
         let mut cands: [Candidates<'_>; CONTAINER_FIELDS.len()] = Default::default();
-        let excepted = crate::policy::exception::applicable(self.policy, c.role, c.image);
+        let excepted = crate::policy::exception::applicable(self.policy, c.role, &c.image);
         for (i, &field) in CONTAINER_FIELDS.iter().enumerate() {
-            let mut cs = fields::container_candidates(self.policy, c.role, c.job, pod_allowed, field);
-            exception::grant(&excepted, c.job, c.job_pod, c.role, field, &mut cs);
+            let mut cs = fields::container_candidates(self.policy, c.role, &c.job, pod_allowed, field);
+            exception::grant(&excepted, &c.job, job_pod, c.role, field, &mut cs);
             cs.absorb_echo(Scope::Containers);
             self.check_request(&mut cs, Some(&c.name), field, Scope::Containers);
             cands[i] = cs;
         }
-        let mut add = fields::add_candidates(self.policy, c.role, c.job);
-        exception::grant(&excepted, c.job, c.job_pod, c.role, "capabilities.add", &mut add);
+        let mut add = fields::add_candidates(self.policy, c.role, &c.job);
+        exception::grant(&excepted, &c.job, job_pod, c.role, "capabilities.add", &mut add);
         self.check_capabilities(&mut add, &c.name);
         self.settle_conflicts(&mut cands, &mut add, &c.name);
         for (i, &field) in CONTAINER_FIELDS.iter().enumerate() {
@@ -784,7 +759,7 @@ impl Engine<'_, '_> {
             };
             self.w.put(fref(field), target, &[field], desired);
         }
-        let drop = fields::drop_union(self.policy, c.role, c.job).map(|(list, o)| (Value::Array(list), o));
+        let drop = fields::drop_union(self.policy, c.role, &c.job).map(|(list, o)| (Value::Array(list), o));
         self.w.put(
             fref("capabilities.drop"),
             target,
@@ -907,7 +882,7 @@ impl Engine<'_, '_> {
     /// `spec.forcedUser` for a container whose uid the policy set: `HOME` unless the
     /// container's `env` has it, the `ciguard-tmp` mount at `/tmp` unless something is
     /// mounted there. What the container has is never replaced.
-    fn forced_user(&mut self, c: &Container<'_>) {
+    fn forced_user(&mut self, c: &Container) {
         let Some(forced) = &self.policy.spec().forced_user else {
             return;
         };
