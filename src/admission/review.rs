@@ -699,8 +699,8 @@ mod tests {
 
     use super::*;
 
-    /// The former answer, through kube-core's types and a `Value`: the reference: same `uid`, `patch` base64 (standard
-    /// alphabet) with `patchType: JSONPatch`, warnings, and a `status` when not allowed.
+    /// The answer as it was built before `respond` wrote it by hand, through kube-core's
+    /// `AdmissionResponse` and a `Value`: the reference `respond` is compared with.
     fn respond_via_kube_core(request: &Request, decision: &Decision) -> Result<Vec<u8>, serde_json::Error> {
         let mut response = AdmissionResponse::from(request);
         if let Some(message) = &decision.message {
