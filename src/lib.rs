@@ -24,6 +24,7 @@ pub mod admission;
 pub mod audit;
 pub mod error;
 pub mod import;
+mod json;
 pub mod lint;
 pub mod merge;
 pub mod policy;

@@ -11,6 +11,7 @@ use k8s_openapi::{api::core::v1::PodSpec, apimachinery::pkg::apis::meta::v1::Obj
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::json::Members;
 use crate::source::{self, SyntaxError};
 
 /// Errors reading input documents.
@@ -57,7 +58,7 @@ pub struct Document {
 impl Document {
     /// The object's `kind`, or `""`.
     pub fn kind(&self) -> &str {
-        self.object.get("kind").and_then(Value::as_str).unwrap_or("")
+        self.object.member("kind").and_then(Value::as_str).unwrap_or("")
     }
 
     /// The object's `metadata.name`, or `""`.
@@ -100,8 +101,8 @@ pub enum WorkloadKind {
 impl WorkloadKind {
     /// The kind of an object, when it carries a pod.
     pub fn of(object: &Value) -> Option<Self> {
-        let kind = object.get("kind")?.as_str()?;
-        let api_version = object.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        let kind = object.member("kind")?.as_str()?;
+        let api_version = object.member("apiVersion").and_then(Value::as_str).unwrap_or("");
         Self::from_type(api_version.rsplit_once('/').map_or("", |(g, _)| g), kind)
     }
 
@@ -185,7 +186,7 @@ pub struct TypedPod {
 /// The value at a path of object keys (no JSON-pointer unescaping, no allocation).
 pub fn at<'v>(mut v: &'v Value, keys: &[&str]) -> Option<&'v Value> {
     for k in keys {
-        v = v.as_object()?.get(*k)?;
+        v = v.member(k)?;
     }
     Some(v)
 }
@@ -194,7 +195,7 @@ pub fn at<'v>(mut v: &'v Value, keys: &[&str]) -> Option<&'v Value> {
 /// that are not strings are left out.
 pub fn pod_labels(object: &Value, kind: WorkloadKind) -> BTreeMap<String, String> {
     at(object, kind.metadata_path())
-        .and_then(|m| m.get("labels"))
+        .and_then(|m| m.member("labels"))
         .and_then(Value::as_object)
         .map(|m| {
             m.iter()
@@ -207,7 +208,7 @@ pub fn pod_labels(object: &Value, kind: WorkloadKind) -> BTreeMap<String, String
 /// The value at a path of object keys, mutably.
 pub fn at_mut<'v>(mut v: &'v mut Value, keys: &[&str]) -> Option<&'v mut Value> {
     for k in keys {
-        v = v.as_object_mut()?.get_mut(*k)?;
+        v = v.member_mut(k)?;
     }
     Some(v)
 }
@@ -444,8 +445,8 @@ pub fn read_inputs<S: AsRef<str>>(inputs: &[S]) -> Result<Vec<Document>, Workloa
 
 /// Whether an object is a list of objects (`v1/List`, `PodList`, …) rather than an object.
 pub(crate) fn is_list(object: &Value) -> bool {
-    let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
-    kind == "List" || kind.ends_with("List") && object.get("items").is_some()
+    let kind = object.member("kind").and_then(Value::as_str).unwrap_or("");
+    kind == "List" || kind.ends_with("List") && object.member("items").is_some()
 }
 
 /// Parses the text of one input into documents. The items of a `v1/List` become
@@ -496,11 +497,11 @@ pub(crate) fn flatten_lists(
 ) -> Result<(), String> {
     while let Some((path, mut list)) = lists.pop_front() {
         let kind = list
-            .get("kind")
+            .member("kind")
             .and_then(Value::as_str)
             .unwrap_or("List")
             .to_string();
-        let Some(Value::Array(items)) = list.get_mut("items").map(Value::take) else {
+        let Some(Value::Array(items)) = list.member_mut("items").map(Value::take) else {
             return Err(format!("{path}: a {kind} needs an `items` array"));
         };
         for (i, item) in items.into_iter().enumerate() {
@@ -527,7 +528,7 @@ pub(crate) fn not_an_object(v: &Value) -> Option<String> {
         return Some(format!("{EXPECTED}, found {}", value_type(v)));
     };
     for key in ["apiVersion", "kind"] {
-        match map.get(key) {
+        match map.member(key) {
             Some(Value::String(s)) if !s.is_empty() => {}
             None | Some(Value::Null) => return Some(format!("{key} is missing, {EXPECTED}")),
             Some(Value::String(_)) => return Some(format!("{key} is empty, {EXPECTED}")),

@@ -12,6 +12,7 @@ use super::{
     Origin,
     fields::{self, Candidate, Candidates},
 };
+use crate::json::Members;
 use crate::policy::{Role, exception::ValidException};
 
 /// Whether a container of `role` inherits the job's pod-level `field` (the helper never
@@ -38,10 +39,10 @@ pub(super) fn grant<'a>(
         return;
     }
     let requested = if field == "capabilities.add" {
-        job.get("capabilities").and_then(|c| c.get("add"))
+        job.member("capabilities").and_then(|c| c.member("add"))
     } else {
-        job.get(field)
-            .or_else(|| inherits(role, field).then(|| job_pod.get(field)).flatten())
+        job.member(field)
+            .or_else(|| inherits(role, field).then(|| job_pod.member(field)).flatten())
     };
     let Some(requested) = requested.filter(|v| !v.is_null()) else {
         return;

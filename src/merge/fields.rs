@@ -10,6 +10,7 @@ use std::borrow::Cow;
 use serde_json::{Map, Value};
 
 use super::layer::{Layer, Origin, Scope};
+use crate::json::Members;
 use crate::policy::{Contexts, Role, ValidPolicy};
 
 /// Where a field lives.
@@ -349,12 +350,12 @@ pub(crate) fn pod_candidates<'a>(
     let mut c = Candidates::default();
     c.push(
         Origin::new(Layer::Default, Scope::Pod),
-        policy.pod.default.get(field),
+        policy.pod.default.member(field),
     );
-    c.push(Origin::new(Layer::Job, Scope::Pod), job_pod.get(field));
+    c.push(Origin::new(Layer::Job, Scope::Pod), job_pod.member(field));
     c.push(
         Origin::new(Layer::Enforced, Scope::Pod),
-        policy.pod.enforced.get(field),
+        policy.pod.enforced.member(field),
     );
     c
 }
@@ -369,19 +370,19 @@ pub(crate) fn container_candidates<'a>(
 ) -> Candidates<'a> {
     let mut c = Candidates::default();
     for (origin, ctx) in container_layers(policy, role) {
-        c.push(origin, ctx.get(field));
+        c.push(origin, ctx.member(field));
     }
     c.push(
         Origin::new(Layer::Job, Scope::Containers),
-        job_container.get(field),
+        job_container.member(field),
     );
     if is_shared(field) {
         c.push(
             Origin::new(Layer::Default, Scope::Pod),
-            policy.pod.default.get(field),
+            policy.pod.default.member(field),
         );
         // The helper never inherits the job's user/group; a service does unless its role sets one.
-        let role_sets = |ctx: &Contexts| ctx.default.contains_key(field) || ctx.enforced.contains_key(field);
+        let role_sets = |ctx: &Contexts| ctx.default.has_member(field) || ctx.enforced.has_member(field);
         let inherits = !is_job_identity(field)
             || match role {
                 Role::Helper => false,
@@ -389,11 +390,11 @@ pub(crate) fn container_candidates<'a>(
                 _ => true,
             };
         if inherits {
-            c.push(Origin::new(Layer::Job, Scope::Pod), job_pod.get(field));
+            c.push(Origin::new(Layer::Job, Scope::Pod), job_pod.member(field));
         }
         c.push(
             Origin::new(Layer::Enforced, Scope::Pod),
-            policy.pod.enforced.get(field),
+            policy.pod.enforced.member(field),
         );
     }
     c
@@ -401,7 +402,7 @@ pub(crate) fn container_candidates<'a>(
 
 /// `capabilities.drop` of one context.
 fn drops(ctx: &Map<String, Value>) -> Option<&Vec<Value>> {
-    ctx.get("capabilities")?.get("drop")?.as_array()
+    ctx.member("capabilities")?.member("drop")?.as_array()
 }
 
 /// The union of `capabilities.drop` over every layer, and the origin of the highest
@@ -450,7 +451,7 @@ pub(crate) fn add_candidates<'a>(
     job_container: &'a Map<String, Value>,
 ) -> Candidates<'a> {
     fn add(ctx: &Map<String, Value>) -> Option<&Value> {
-        ctx.get("capabilities")?.get("add")
+        ctx.member("capabilities")?.member("add")
     }
     let mut c = Candidates::default();
     for (origin, ctx) in container_layers(policy, role) {

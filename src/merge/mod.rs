@@ -27,6 +27,7 @@ use self::{
     fields::{CONTAINER_FIELDS, Candidates, POD_FIELDS},
     writer::{Target, Writer},
 };
+use crate::json::Members;
 use crate::{
     policy::{ContainerKind, OnViolation, PodFacts, Role, ValidPolicy},
     pss::{self, Evaluation, Level},
@@ -322,7 +323,7 @@ pub fn render_owned_with(
 fn render_error(object: &Value, pointer: String, message: &str) -> RenderError {
     RenderError {
         kind: object
-            .get("kind")
+            .member("kind")
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string(),
@@ -370,11 +371,11 @@ impl JobInput {
         let labels = workload::pod_labels(object, kind);
         let pod_facts = PodFacts::new(&labels, workload::at(object, kind.spec_path()));
         let empty = Map::new();
-        let pod = context_of(spec.get("securityContext"), &empty)
+        let pod = context_of(spec.member("securityContext"), &empty)
             .ok_or_else(|| err(format!("{spec_ptr}/securityContext"), "expected an object"))?;
         let mut containers = Vec::new();
         for list in [List::InitContainers, List::Containers] {
-            let items = match spec.get(list.key()) {
+            let items = match spec.member(list.key()) {
                 None | Some(Value::Null) => continue,
                 Some(Value::Array(items)) => items,
                 Some(_) => {
@@ -390,16 +391,16 @@ impl JobInput {
                 let c = item
                     .as_object()
                     .ok_or_else(|| err(at(), "expected a container, an object"))?;
-                let name = c.get("name").and_then(Value::as_str).unwrap_or_default();
+                let name = c.member("name").and_then(Value::as_str).unwrap_or_default();
                 if list == List::InitContainers && name.starts_with(WORKDIR_INIT_PREFIX) {
                     continue;
                 }
-                let job = context_of(c.get("securityContext"), &empty)
+                let job = context_of(c.member("securityContext"), &empty)
                     .ok_or_else(|| err(format!("{}/securityContext", at()), "expected an object"))?;
                 let ckind = match list {
                     List::Containers => ContainerKind::Container,
                     List::InitContainers
-                        if c.get("restartPolicy").and_then(Value::as_str) == Some("Always") =>
+                        if c.member("restartPolicy").and_then(Value::as_str) == Some("Always") =>
                     {
                         ContainerKind::Sidecar
                     }
@@ -412,7 +413,7 @@ impl JobInput {
                     name: name.into(),
                     role,
                     image: c
-                        .get("image")
+                        .member("image")
                         .and_then(Value::as_str)
                         .unwrap_or_default()
                         .to_string(),
@@ -421,10 +422,10 @@ impl JobInput {
             }
         }
         Ok(JobInput {
-            host_users: spec.get(fields::HOST_USERS).cloned(),
+            host_users: spec.member(fields::HOST_USERS).cloned(),
             host_namespaces: ["hostNetwork", "hostPID", "hostIPC"]
                 .into_iter()
-                .filter(|k| spec.get(*k) == Some(&Value::Bool(true)))
+                .filter(|k| spec.member(k) == Some(&Value::Bool(true)))
                 .collect(),
             pod: pod.clone(),
             containers,
@@ -455,7 +456,7 @@ fn render_input(
     let pod_effective = engine
         .w
         .spec()
-        .and_then(|s| s.get("securityContext"))
+        .and_then(|s| s.member("securityContext"))
         .cloned()
         .unwrap_or_default();
     let pod_effective = pod_effective.as_object().unwrap_or(&empty);
@@ -602,7 +603,7 @@ impl Engine<'_, '_> {
             .policy
             .containers
             .enforced
-            .get(field)
+            .member(field)
             .filter(|v| !v.is_null())
         else {
             return;
@@ -719,12 +720,12 @@ impl Engine<'_, '_> {
             field: Cow::Borrowed(field),
         };
         for (i, &field) in CONTAINER_FIELDS.iter().enumerate() {
-            let current = c.job.get(field);
+            let current = c.job.member(field);
             let desired = match cands[i].winner() {
                 None => {
                     if c.role == Role::Helper
                         && fields::is_job_identity(field)
-                        && pod_effective.contains_key(field)
+                        && pod_effective.has_member(field)
                     {
                         self.warnings.push(Warning {
                             code: WarningCode::HelperInheritsJobId,
@@ -748,7 +749,8 @@ impl Engine<'_, '_> {
                         }
                     ) =>
                 {
-                    if pod_effective.get(field) == Some(w.value.as_ref()) && current != Some(w.value.as_ref())
+                    if pod_effective.member(field) == Some(w.value.as_ref())
+                        && current != Some(w.value.as_ref())
                     {
                         None
                     } else {
@@ -787,12 +789,12 @@ impl Engine<'_, '_> {
         let mut c = Candidates::default();
         c.push(
             Origin::new(Layer::Default, Scope::Pod),
-            self.policy.pod.default.get(field),
+            self.policy.pod.default.member(field),
         );
         c.push(Origin::new(Layer::Job, Scope::Pod), input.host_users.as_ref());
         c.push(
             Origin::new(Layer::Enforced, Scope::Pod),
-            self.policy.pod.enforced.get(field),
+            self.policy.pod.enforced.member(field),
         );
         c.absorb_echo(Scope::Pod);
         let host_namespaces = &input.host_namespaces;
@@ -900,16 +902,16 @@ impl Engine<'_, '_> {
             let container = self
                 .w
                 .spec()
-                .and_then(|s| s.get(c.list.key()))
+                .and_then(|s| s.member(c.list.key()))
                 .and_then(|l| l.get(c.index));
             let taken = container
-                .and_then(|x| x.get("volumeMounts"))
+                .and_then(|x| x.member("volumeMounts"))
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
                 .any(|m| {
-                    m.get("name").and_then(Value::as_str) != Some(TMP_VOLUME)
-                        && m.get("mountPath")
+                    m.member("name").and_then(Value::as_str) != Some(TMP_VOLUME)
+                        && m.member("mountPath")
                             .and_then(Value::as_str)
                             .is_some_and(|p| p.trim_end_matches('/') == "/tmp")
                 });

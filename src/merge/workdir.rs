@@ -22,6 +22,7 @@
 use serde_json::{Map, Value, json};
 
 use super::WORKDIR_INIT_PREFIX;
+use crate::json::Members;
 use crate::policy::{Role, ValidPolicy};
 
 /// Fields of the policy's enforced contexts that the init container keeps its own: it
@@ -62,18 +63,18 @@ fn strictly_inside(dir: &str, mount: &str) -> bool {
 }
 
 fn id(ctx: Option<&Value>, key: &str) -> Option<i64> {
-    ctx?.get(key)?.as_i64()
+    ctx?.member(key)?.as_i64()
 }
 
 /// The init containers the pod needs: (position among the other init containers, container).
 pub(crate) fn plan(policy: &ValidPolicy, spec: &Value) -> Vec<(usize, Value)> {
-    let pod_ctx = spec.get("securityContext");
+    let pod_ctx = spec.member("securityContext");
     let empty = Vec::new();
-    let list = |key: &str| spec.get(key).and_then(Value::as_array).unwrap_or(&empty);
+    let list = |key: &str| spec.member(key).and_then(Value::as_array).unwrap_or(&empty);
     let inits: Vec<&Value> = list("initContainers")
         .iter()
         .filter(|c| {
-            !c.get("name")
+            !c.member("name")
                 .and_then(Value::as_str)
                 .is_some_and(|n| n.starts_with(WORKDIR_INIT_PREFIX))
         })
@@ -85,34 +86,35 @@ pub(crate) fn plan(policy: &ValidPolicy, spec: &Value) -> Vec<(usize, Value)> {
         .chain(list("containers").iter().map(|c| (inits.len(), c)));
     let mut groups: Vec<Group> = Vec::new();
     for (position, c) in containers {
-        let ctx = c.get("securityContext");
+        let ctx = c.member("securityContext");
         let Some(uid) = id(ctx, "runAsUser").or_else(|| id(pod_ctx, "runAsUser")) else {
             continue;
         };
-        let Some(dir) = c.get("workingDir").and_then(Value::as_str) else {
+        let Some(dir) = c.member("workingDir").and_then(Value::as_str) else {
             continue;
         };
         if uid == 0 {
             continue;
         }
         let gid = id(ctx, "runAsGroup").or_else(|| id(pod_ctx, "runAsGroup"));
-        let profiles = PROFILE_FIELDS.map(|f| ctx.and_then(|c| c.get(f)).filter(|v| !v.is_null()).cloned());
+        let profiles =
+            PROFILE_FIELDS.map(|f| ctx.and_then(|c| c.member(f)).filter(|v| !v.is_null()).cloned());
         let mount = c
-            .get("volumeMounts")
+            .member("volumeMounts")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .filter(|m| m.get("readOnly") != Some(&Value::Bool(true)))
+            .filter(|m| m.member("readOnly") != Some(&Value::Bool(true)))
             .filter(|m| {
-                m.get("mountPath")
+                m.member("mountPath")
                     .and_then(Value::as_str)
                     .is_some_and(|p| strictly_inside(dir, p))
             })
-            .max_by_key(|m| m.get("mountPath").and_then(Value::as_str).map_or(0, str::len));
+            .max_by_key(|m| m.member("mountPath").and_then(Value::as_str).map_or(0, str::len));
         let Some(mount) = mount else { continue };
         let mut m = Map::new();
         for key in ["name", "mountPath", "subPath", "subPathExpr"] {
-            if let Some(v) = mount.get(key) {
+            if let Some(v) = mount.member(key) {
                 m.insert(key.into(), v.clone());
             }
         }
@@ -152,7 +154,7 @@ pub(crate) fn plan(policy: &ValidPolicy, spec: &Value) -> Vec<(usize, Value)> {
             let planned = container(policy, name, &g, pod_ctx);
             let existing = list("initContainers")
                 .iter()
-                .find(|c| c.get("name") == planned.get("name"));
+                .find(|c| c.member("name") == planned.member("name"));
             match existing {
                 Some(existing) if defaulted_from(existing, &planned) => (g.position, existing.clone()),
                 _ => (g.position, planned),
@@ -170,11 +172,11 @@ fn defaulted_from(existing: &Value, planned: &Value) -> bool {
     };
     let extra_ok = existing
         .iter()
-        .filter(|(k, _)| !planned.contains_key(*k))
+        .filter(|(k, _)| !planned.has_member(k))
         .all(|(k, v)| DEFAULTED_FIELDS.contains(&k.as_str()) && v.is_string());
     let same = planned
         .iter()
-        .all(|(k, want)| match (k.as_str(), existing.get(k)) {
+        .all(|(k, want)| match (k.as_str(), existing.member(k)) {
             ("volumeMounts", Some(Value::Array(have))) => {
                 let want = want.as_array().map_or(&[][..], Vec::as_slice);
                 have.len() >= want.len()
@@ -190,9 +192,9 @@ fn defaulted_from(existing: &Value, planned: &Value) -> bool {
 /// The ServiceAccount admission plugin's token mount.
 fn is_token_mount(m: &Value) -> bool {
     let Some(m) = m.as_object() else { return false };
-    m.get("mountPath").and_then(Value::as_str) == Some(TOKEN_MOUNT_PATH)
-        && m.get("readOnly") == Some(&Value::Bool(true))
-        && m.get("name").is_some_and(Value::is_string)
+    m.member("mountPath").and_then(Value::as_str) == Some(TOKEN_MOUNT_PATH)
+        && m.member("readOnly") == Some(&Value::Bool(true))
+        && m.member("name").is_some_and(Value::is_string)
         && m.keys()
             .all(|k| ["name", "mountPath", "readOnly"].contains(&k.as_str()))
 }
@@ -208,7 +210,7 @@ fn container(policy: &ValidPolicy, name: String, g: &Group, pod_ctx: Option<&Val
     ctx.insert("readOnlyRootFilesystem".into(), json!(true));
     ctx.insert("capabilities".into(), json!({"drop": ["ALL"]}));
     for (field, own) in PROFILE_FIELDS.iter().zip(&g.profiles) {
-        let pod = pod_ctx.and_then(|p| p.get(field)).filter(|v| !v.is_null());
+        let pod = pod_ctx.and_then(|p| p.member(field)).filter(|v| !v.is_null());
         // The served containers' own, else the pod's (written out, so the container
         // says what it runs under); with none at all, seccomp RuntimeDefault.
         match own.as_ref().or(pod) {
