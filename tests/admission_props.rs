@@ -14,7 +14,7 @@ mod webhook_support;
 
 use ciguard::{
     ValidPolicy,
-    admission::{Endpoint, decide, parse},
+    admission::{Endpoint, decide, decide_in_place, parse},
     policy::load,
 };
 use proptest::prelude::*;
@@ -174,9 +174,11 @@ fn pod() -> impl Strategy<Value = Value> {
 fn mutate(policy: &ValidPolicy, pod: &Value, uid: &str) -> (Value, Value) {
     let mut r = review("CREATE", pod, None);
     r["request"]["uid"] = json!(uid);
-    let request = parse(&serde_json::to_vec(&r).unwrap()).unwrap();
+    let mut request = parse(&serde_json::to_vec(&r).unwrap()).unwrap();
     let decision = decide(Endpoint::Mutate, policy, &request);
     assert!(decision.allowed(), "{decision:?}");
+    // The server renders the request's object in place: the same answer.
+    assert_eq!(decide_in_place(Endpoint::Mutate, policy, &mut request), decision);
     let patch = serde_json::to_value(&decision.patch).unwrap();
     let mut out = pod.clone();
     json_patch::patch(

@@ -262,10 +262,9 @@ fn object_name(request: &Request) -> &str {
     if !request.name.is_empty() {
         return &request.name;
     }
-    let object = request.object.as_ref().map(|o| o.value());
-    ["/metadata/name", "/metadata/generateName"]
-        .iter()
-        .find_map(|p| object?.pointer(p)?.as_str())
+    // The metadata as received: `/mutate` renders the object in place.
+    let meta = request.object.as_ref().map(kube_core::Resource::meta);
+    meta.and_then(|m| m.name.as_deref().or(m.generate_name.as_deref()))
         .unwrap_or("")
 }
 

@@ -73,12 +73,12 @@ fn admit(
     policy: &ValidPolicy,
     body: &[u8],
 ) -> Result<Response, ApiError> {
-    let request = review::parse(body)?;
+    let mut request = review::parse(body)?;
     let span = tracing::Span::current();
     span.record("uid", request.uid.as_str());
     span.record("kind", request.kind.kind.as_str());
     span.record("namespace", request.namespace.as_deref().unwrap_or(""));
-    let decision = review::decide(endpoint, policy, &request);
+    let decision = review::decide_in_place(endpoint, policy, &mut request);
     state.record(endpoint, policy, &request, &decision);
     let body = review::respond(&request, &decision).map_err(|e| ApiError::Internal(e.to_string()))?;
     let mut response = ([(header::CONTENT_TYPE, "application/json")], body).into_response();

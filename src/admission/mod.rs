@@ -25,6 +25,7 @@ mod audit;
 mod error;
 mod handlers;
 mod metrics;
+mod object;
 mod reload;
 mod review;
 mod server;
@@ -51,7 +52,7 @@ pub use self::{
     audit::{Audit, AuditSink},
     error::{ApiError, ServeError},
     metrics::{Endpoint, Metrics, Outcome, Target},
-    review::{Decision, RawObject, Request, ReviewError, decide, parse, respond},
+    review::{Decision, RawObject, Request, ReviewError, decide, decide_in_place, parse, respond},
     server::{Config, Server, Tls},
     tls::{TlsError, server_config},
 };

@@ -13,16 +13,15 @@
 //!   image (the rest of a pod's security is immutable), as PodSecurity admission does.
 //! - Anything else (other resources, DELETE, CONNECT, subresources) is allowed untouched.
 
-use std::{borrow::Cow, sync::Arc};
+use std::sync::Arc;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube_core::{
-    DynamicResourceScope, GroupVersionKind, Resource,
+    GroupVersionKind,
     admission::{AdmissionRequest, AdmissionReview, Operation},
 };
-use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error as _};
 use serde_json::Value;
 
+pub use super::object::RawObject;
 use super::{
     error::admission_status,
     metrics::{Endpoint, Outcome},
@@ -38,61 +37,6 @@ use crate::{
 pub const API_VERSION: &str = "admission.k8s.io/v1";
 /// The AdmissionReview kind.
 pub const KIND: &str = "AdmissionReview";
-
-/// An object exactly as the API server sent it (key order kept, no field dropped), with
-/// its metadata parsed for kube-core.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RawObject {
-    metadata: ObjectMeta,
-    value: Value,
-}
-
-impl RawObject {
-    /// The object as JSON.
-    pub fn value(&self) -> &Value {
-        &self.value
-    }
-}
-
-impl<'de> Deserialize<'de> for RawObject {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(d)?;
-        // Only the metadata ciguard reads; the rest stays in the raw value, parsed once.
-        let metadata = workload::slim_metadata(value.get("metadata"))
-            .map_err(|e| D::Error::custom(format!("metadata: {e}")))?;
-        Ok(RawObject { metadata, value })
-    }
-}
-
-impl Serialize for RawObject {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.value.serialize(s)
-    }
-}
-
-impl Resource for RawObject {
-    type DynamicType = ();
-    type Scope = DynamicResourceScope;
-
-    fn kind(_: &()) -> Cow<'_, str> {
-        Cow::Borrowed("")
-    }
-    fn group(_: &()) -> Cow<'_, str> {
-        Cow::Borrowed("")
-    }
-    fn version(_: &()) -> Cow<'_, str> {
-        Cow::Borrowed("")
-    }
-    fn plural(_: &()) -> Cow<'_, str> {
-        Cow::Borrowed("")
-    }
-    fn meta(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-}
 
 /// An admission request as the API server sends it.
 pub type Request = AdmissionRequest<RawObject>;
@@ -358,6 +302,35 @@ fn fit_warnings(warnings: Vec<String>, budget: usize) -> Vec<String> {
     out
 }
 
+/// [`decide`], rendering the object of a pod CREATE at `/mutate` in place instead of a
+/// copy of it: what the server does, which has no use for the object once decided.
+/// Afterwards `request.object` holds the rendered pod (`null` when it could not be
+/// rendered); its metadata, as [`Resource::meta`] gives it, is the metadata received.
+pub fn decide_in_place(endpoint: Endpoint, policy: &ValidPolicy, request: &mut Request) -> Decision {
+    let pod_create = endpoint == Endpoint::Mutate
+        && carrier(request) == Some(WorkloadKind::Pod)
+        && request.operation == Operation::Create
+        && !is_ephemeral(request);
+    if !pod_create {
+        return decide(endpoint, policy, request);
+    }
+    if let Err(e) = object_of(request) {
+        return Decision::invalid(e);
+    }
+    let Some(object) = request.object.as_mut() else {
+        return decide(endpoint, policy, request);
+    };
+    let value = object.value_mut();
+    let rendered = merge::render_owned_with(policy, std::mem::take(value), PodSecurity::Skip);
+    match rendered {
+        Ok(mut rendered) => {
+            *value = std::mem::take(&mut rendered.object);
+            mutate_pod(rendered)
+        }
+        Err(e) => Decision::invalid(e.to_string()),
+    }
+}
+
 /// Decides a request at an endpoint.
 pub fn decide(endpoint: Endpoint, policy: &ValidPolicy, request: &Request) -> Decision {
     let Some(kind) = carrier(request) else {
@@ -502,6 +475,11 @@ fn mutate(policy: &ValidPolicy, request: &Request, kind: WorkloadKind) -> Result
     }
     let object = object_of(request)?;
     let rendered = merge::render_with(policy, object, PodSecurity::Skip).map_err(|e| e.to_string())?;
+    Ok(mutate_pod(rendered))
+}
+
+/// The `/mutate` answer for a pod CREATE rendered as `rendered`.
+fn mutate_pod(rendered: merge::Rendered) -> Decision {
     let mut decision = match &rendered.denial {
         Some(denial) if !denial.requests.is_empty() => Decision::denied(denial),
         _ if rendered.patch.is_empty() => Decision::with(Outcome::Allowed),
@@ -514,7 +492,7 @@ fn mutate(policy: &ValidPolicy, request: &Request, kind: WorkloadKind) -> Result
     for w in rendered.warnings {
         decision.warn_about(w);
     }
-    Ok(decision)
+    decision
 }
 
 fn validate(policy: &ValidPolicy, request: &Request, kind: WorkloadKind) -> Result<Decision, String> {
@@ -693,8 +671,9 @@ const RESPONSE_PREFIX: &str =
 #[cfg(test)]
 mod tests {
     use base64::Engine as _;
-    use kube_core::admission::AdmissionResponse;
+    use kube_core::{Resource, admission::AdmissionResponse};
     use rstest::rstest;
+    use serde::de::Error as _;
     use serde_json::json;
 
     use super::*;
@@ -848,6 +827,44 @@ mod tests {
         let mut value: Value = serde_json::from_str(body).unwrap();
         value["request"]["uid"] = Value::String(uid.into());
         parse(&serde_json::to_vec(&value).unwrap()).unwrap()
+    }
+
+    /// The server's in-place `/mutate` answers as [`decide`] does: patched, denied, not a
+    /// pod, a spec that cannot be rendered, an object of the wrong kind; and the
+    /// request keeps the metadata it was sent with.
+    #[rstest]
+    #[case::patched(json!({"containers": [{"name": "build", "image": "alpine"}]}), "Pod", Outcome::Patched)]
+    #[case::denied(json!({"containers": [{"name": "build", "image": "alpine", "securityContext": {"runAsUser": 0}}]}), "Pod", Outcome::Denied)]
+    #[case::not_a_spec(json!("nope"), "Pod", Outcome::Invalid)]
+    #[case::containers_not_a_list(json!({"containers": {"name": "build"}}), "Pod", Outcome::Invalid)]
+    #[case::wrong_kind(json!({"containers": []}), "ConfigMap", Outcome::Invalid)]
+    fn in_place_decisions_are_decide_s(
+        #[case] spec: Value,
+        #[case] object_kind: &str,
+        #[case] outcome: Outcome,
+    ) {
+        let policy = crate::policy::load::from_str(
+            "apiVersion: ciguard.io/v1alpha1\nkind: SecurityPolicy\nmetadata: {name: p}\n\
+             spec: {onViolation: deny, allowedUsers: ['1000'], pod: {default: {runAsUser: 1000}}}\n",
+            "p.yaml",
+        )
+        .unwrap();
+        let body = json!({
+            "apiVersion": API_VERSION, "kind": KIND,
+            "request": {
+                "uid": "u", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                "resource": {"group": "", "version": "v1", "resource": "pods"},
+                "operation": "CREATE", "userInfo": {}, "oldObject": null,
+                "object": {"apiVersion": "v1", "kind": object_kind,
+                    "metadata": {"generateName": "job-", "namespace": "ci"}, "spec": spec},
+            }
+        });
+        let mut request = parse(&serde_json::to_vec(&body).unwrap()).unwrap();
+        let decision = decide(Endpoint::Mutate, &policy, &request);
+        assert_eq!(decision.outcome, outcome, "{decision:?}");
+        assert_eq!(decide_in_place(Endpoint::Mutate, &policy, &mut request), decision);
+        let meta = request.object.as_ref().map(Resource::meta).unwrap();
+        assert_eq!(meta.generate_name.as_deref(), Some("job-"));
     }
 
     /// The answer written straight into bytes is the one kube-core's types gave, byte for
