@@ -340,7 +340,7 @@ impl LocationIndex {
 
 /// Escapes one JSON pointer segment (`~` → `~0`, `/` → `~1`).
 pub fn escape(segment: &str) -> std::borrow::Cow<'_, str> {
-    if segment.contains(['~', '/']) {
+    if segment.bytes().any(|b| b == b'~' || b == b'/') {
         std::borrow::Cow::Owned(segment.replace('~', "~0").replace('/', "~1"))
     } else {
         std::borrow::Cow::Borrowed(segment)

@@ -73,7 +73,13 @@ pub fn parse(body: &[u8]) -> Result<Request, ReviewError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ReviewError::Empty);
     }
-    let review: AdmissionReview<RawObject> = serde_json::from_slice(body).map_err(ReviewError::Json)?;
+    // UTF-8 checked once for the whole body, not string by string; a body that is not
+    // UTF-8 is read as bytes, for serde_json's error with its position.
+    let review: AdmissionReview<RawObject> = match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(body),
+    }
+    .map_err(ReviewError::Json)?;
     if review.types.api_version != API_VERSION || review.types.kind != KIND {
         return Err(ReviewError::WrongType {
             api_version: review.types.api_version,

@@ -112,10 +112,8 @@ impl<'o> Writer<'o> {
             p.push('/');
             match s {
                 Seg::Key(k) => p.push_str(&escape(k)),
-                Seg::Index(i) => {
-                    use std::fmt::Write as _;
-                    let _ = write!(p, "{i}");
-                }
+                // Not through `fmt`: a pointer is built for every write.
+                Seg::Index(i) => p.push_str(itoa::Buffer::new().format(*i)),
             }
         }
         p
