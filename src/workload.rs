@@ -275,12 +275,22 @@ pub enum Input {
 /// branch, and a second name of a file already found (a symlink or a hard link to it) is
 /// skipped.
 pub fn expand_inputs<S: AsRef<str>>(inputs: &[S]) -> Result<Vec<Input>, WorkloadError> {
+    Ok(expand_inputs_sized(inputs)?
+        .into_iter()
+        .map(|(input, _)| input)
+        .collect())
+}
+
+/// [`expand_inputs`], with the size of each file from the walk's own look at it (`None`
+/// for stdin and for an entry that could not be looked at: reading it reports why), so
+/// that a reader need not look again.
+pub fn expand_inputs_sized<S: AsRef<str>>(inputs: &[S]) -> Result<Vec<(Input, Option<u64>)>, WorkloadError> {
     let mut out = Vec::new();
     let mut seen = Seen::default();
     for input in inputs {
         let input = input.as_ref();
         if input == "-" {
-            out.push(Input::Stdin);
+            out.push((Input::Stdin, None));
             continue;
         }
         let path = Path::new(input);
@@ -291,7 +301,7 @@ pub fn expand_inputs<S: AsRef<str>>(inputs: &[S]) -> Result<Vec<Input>, Workload
         if meta.is_dir() {
             collect_dir(path, &meta, &mut seen, &mut out)?;
         } else {
-            out.push(Input::File(path.to_path_buf()));
+            out.push((Input::File(path.to_path_buf()), Some(meta.len())));
         }
     }
     Ok(out)
@@ -330,7 +340,7 @@ fn collect_dir(
     dir: &Path,
     meta: &std::fs::Metadata,
     seen: &mut Seen,
-    out: &mut Vec<Input>,
+    out: &mut Vec<(Input, Option<u64>)>,
 ) -> Result<(), WorkloadError> {
     let err = |source| WorkloadError::Read {
         path: dir.display().to_string(),
@@ -344,7 +354,10 @@ fn collect_dir(
         .map(|e| e.map(|e| (e.path(), e.file_type())))
         .collect::<std::io::Result<Vec<_>>>()
         .map_err(err)?;
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    // Every entry is `dir` joined with one name (no separator in it): comparing the
+    // paths as bytes gives `Path`'s component order without splitting them into
+    // components on every comparison.
+    entries.sort_by(|a, b| a.0.as_os_str().cmp(b.0.as_os_str()));
     for (path, file_type) in entries {
         let wanted = || {
             matches!(
@@ -367,11 +380,11 @@ fn collect_dir(
                     Err(_) => true,
                 };
                 if first {
-                    out.push(Input::File(path));
+                    out.push((Input::File(path), Some(meta.len())));
                 }
             }
             Ok(_) => {}
-            Err(_) if wanted() => out.push(Input::File(path)),
+            Err(_) if wanted() => out.push((Input::File(path), None)),
             Err(_) => {}
         }
     }

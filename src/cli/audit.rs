@@ -60,7 +60,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         }
         (audit, documents, carriers)
     } else {
-        let units = workload::expand_inputs(&args.inputs.collect()?)?;
+        let units = workload::expand_inputs_sized(&args.inputs.collect()?)?;
         // Each worker counts into its own audit; the documents are dropped once counted.
         let (states, documents) = super::pipeline::run(
             units,

@@ -69,7 +69,7 @@ struct Verdict {
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let policy = super::load_policy(args.policy.as_deref())?;
     let target = target(&args, &policy)?;
-    let units = workload::expand_inputs(&args.inputs.collect()?)?;
+    let units = workload::expand_inputs_sized(&args.inputs.collect()?)?;
     let json = matches!(args.output, super::TextOrJson::Json);
     let mut stdout = super::Stdout::default();
     if json {

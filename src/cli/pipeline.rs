@@ -87,7 +87,7 @@ impl Window {
 /// state from `state`; `emit` gets the results in input order on the calling thread.
 /// Returns the workers' states and how many documents were read.
 pub fn run<S, R>(
-    inputs: Vec<Input>,
+    inputs: Vec<(Input, Option<u64>)>,
     state: impl Fn() -> S + Sync,
     judge: impl Fn(&mut S, Document) -> anyhow::Result<Option<R>> + Sync,
     mut emit: impl FnMut(R) -> anyhow::Result<()>,
@@ -148,7 +148,7 @@ where
 }
 
 /// The reader: numbers the jobs in input order and waits for room in the window.
-fn read(inputs: Vec<Input>, window: &Window, jobs: &mpsc::Sender<(u64, Job)>) {
+fn read(inputs: Vec<(Input, Option<u64>)>, window: &Window, jobs: &mpsc::Sender<(u64, Job)>) {
     let mut seq = 0u64;
     let mut send = |job: Job| -> bool {
         if !window.admit(seq) || jobs.send((seq, job)).is_err() {
@@ -158,10 +158,12 @@ fn read(inputs: Vec<Input>, window: &Window, jobs: &mpsc::Sender<(u64, Job)>) {
         true
     };
     let mut files = Vec::with_capacity(FILES);
-    for input in inputs {
+    for (input, size) in inputs {
+        // The size is the walk's (no second look); a file it could not look at is read
+        // by a worker, which reports why.
         let streamed = match &input {
             Input::Stdin => true,
-            Input::File(path) => std::fs::metadata(path).is_ok_and(|m| m.len() > LARGE_FILE),
+            Input::File(_) => size.is_some_and(|n| n > LARGE_FILE),
         };
         if !streamed {
             files.push(input);
