@@ -189,7 +189,8 @@ impl<'o> Writer<'o> {
                 Some(slot) => Some(std::mem::replace(slot, v.clone())),
                 None => m.insert(key.to_string(), v.clone()),
             },
-            None => m.remove(key),
+            // `remove` would move the last key into its place: the order of the rest is kept.
+            None => m.shift_remove(key),
         };
         let op = match (missing, new) {
             (Some(n), Some(v)) => {
@@ -418,5 +419,40 @@ impl Writer<'_> {
     /// The records: provenance, changes, patch.
     pub fn finish(self) -> (Vec<Provenance>, Vec<Change>, Vec<PatchOp>) {
         (self.provenance, self.changes, self.patch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// A removed field leaves the others in their order (`Map::remove` would have moved
+    /// the last one into its place).
+    #[test]
+    fn removing_keeps_the_order_of_the_rest() {
+        let mut pod = json!({"spec": {"containers": [{"name": "build", "securityContext":
+            {"runAsUser": 0, "readOnlyRootFilesystem": false, "privileged": false, "procMount": "Default"}}]}});
+        let mut w = Writer::new(&mut pod, &["spec"]);
+        let field = FieldRef {
+            container: Some((List::Containers, "build".into())),
+            field: Cow::Borrowed("runAsUser"),
+        };
+        w.put(
+            field,
+            Target::Container(List::Containers, 0),
+            &["runAsUser"],
+            None,
+        );
+        let (_, changes, patch) = w.finish();
+        assert_eq!(changes.len(), 1);
+        assert_eq!(patch[0].path, "/spec/containers/0/securityContext/runAsUser");
+        let keys: Vec<&String> = pod["spec"]["containers"][0]["securityContext"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect();
+        assert_eq!(keys, ["readOnlyRootFilesystem", "privileged", "procMount"]);
     }
 }
