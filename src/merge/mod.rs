@@ -664,16 +664,17 @@ impl Engine<'_, '_> {
                     c.0.iter()
                         .find(|c| c.is_job())
                         .map(|c| c.value.clone().into_owned());
-                let fref = FieldRef {
-                    container: None,
-                    field: Cow::Borrowed(field),
-                };
-                self.w.put(
-                    fref,
-                    Target::Pod,
-                    &[field],
-                    c.winner().map(|w| (w.value.as_ref(), w.origin)),
-                );
+                let winner = c.winner().map(|w| (w.value.as_ref(), w.origin));
+                // Nothing to write or record when no layer sets the field and the pod
+                // does not have it (the output holds the job's context until the field
+                // is written: each is written once).
+                if winner.is_some() || job_pod.has_member(field) {
+                    let fref = FieldRef {
+                        container: None,
+                        field: Cow::Borrowed(field),
+                    };
+                    self.w.put(fref, Target::Pod, &[field], winner);
+                }
                 job
             };
             match decided {
@@ -759,18 +760,26 @@ impl Engine<'_, '_> {
                 }
                 Some(w) => Some((w.value.as_ref(), w.origin)),
             };
-            self.w.put(fref(field), target, &[field], desired);
+            // As for the pod: a field nobody sets and the container lacks is no write.
+            if desired.is_some() || current.is_some() {
+                self.w.put(fref(field), target, &[field], desired);
+            }
         }
+        let capability = |key: &str| c.job.member("capabilities").and_then(|caps| caps.member(key));
         let drop = fields::drop_union(self.policy, c.role, &c.job).map(|(list, o)| (Value::Array(list), o));
-        self.w.put(
-            fref("capabilities.drop"),
-            target,
-            &["capabilities", "drop"],
-            drop.as_ref().map(|(v, o)| (v, *o)),
-        );
+        if drop.is_some() || capability("drop").is_some() {
+            self.w.put(
+                fref("capabilities.drop"),
+                target,
+                &["capabilities", "drop"],
+                drop.as_ref().map(|(v, o)| (v, *o)),
+            );
+        }
         let add = add.winner().map(|w| (w.value.as_ref(), w.origin));
-        self.w
-            .put(fref("capabilities.add"), target, &["capabilities", "add"], add);
+        if add.is_some() || capability("add").is_some() {
+            self.w
+                .put(fref("capabilities.add"), target, &["capabilities", "add"], add);
+        }
         let uid_slot = CONTAINER_FIELDS.iter().position(|f| *f == "runAsUser");
         let forced = uid_slot
             .and_then(|i| cands[i].winner())
