@@ -61,7 +61,7 @@ impl PartialEq for RawObject {
 
 impl<'de> Deserialize<'de> for RawObject {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let (value, managed_fields) = d.deserialize_any(ObjectVisitor)?;
+        let (value, managed_fields) = d.deserialize_any(Reader { metadata: false })?;
         // Only the metadata ciguard reads; the rest stays in the raw value, parsed once.
         let metadata = workload::slim_metadata(value.get("metadata"))
             .map_err(|e| D::Error::custom(format!("metadata: {e}")))?;
@@ -73,24 +73,49 @@ impl<'de> Deserialize<'de> for RawObject {
     }
 }
 
-/// The object: any JSON value; an object's `metadata` is read by [`MetadataSeed`].
-struct ObjectVisitor;
-
 type WithManagedFields = (Value, Option<(usize, Box<RawValue>)>);
 
-impl<'de> Visitor<'de> for ObjectVisitor {
+/// Reads the object (`metadata: false`) or its metadata (`true`) as any JSON value: an
+/// object's members as values, except the object's `metadata`, read by a `Reader` of the
+/// metadata, and the metadata's `managedFields`, kept as text.
+#[derive(Clone, Copy)]
+struct Reader {
+    metadata: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for Reader {
+    type Value = WithManagedFields;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Reader {
     type Value = WithManagedFields;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a Kubernetes object")
+        f.write_str(if self.metadata {
+            "object metadata"
+        } else {
+            "a Kubernetes object"
+        })
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut out = Map::new();
         let mut managed = None;
         while let Some(key) = map.next_key::<String>()? {
-            let value = if key == "metadata" {
-                let (value, m) = map.next_value_seed(MetadataSeed)?;
+            if self.metadata && key == MANAGED_FIELDS {
+                let raw: Box<RawValue> = map.next_value()?;
+                // A repeated key keeps its first place and its last value, as serde_json
+                // reads every other key.
+                let at = managed.as_ref().map_or(out.len(), |(at, _)| *at);
+                managed = Some((at, raw));
+                continue;
+            }
+            let value = if !self.metadata && key == "metadata" {
+                let (value, m) = map.next_value_seed(Reader { metadata: true })?;
                 managed = m;
                 value
             } else {
@@ -101,7 +126,7 @@ impl<'de> Visitor<'de> for ObjectVisitor {
         Ok((Value::Object(out), managed))
     }
 
-    // Not an object: read as any value (the object's kind check then says what it is).
+    // Not an object: read as the value it is (the kind and metadata checks say what it is).
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
         Ok((Value::Bool(v), None))
     }
@@ -132,72 +157,6 @@ impl<'de> Visitor<'de> for ObjectVisitor {
             out.push(v);
         }
         Ok((Value::Array(out), None))
-    }
-}
-
-/// `metadata`: its `managedFields` kept as text, the rest read as values.
-struct MetadataSeed;
-
-impl<'de> DeserializeSeed<'de> for MetadataSeed {
-    type Value = WithManagedFields;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for MetadataSeed {
-    type Value = WithManagedFields;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("object metadata")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut out = Map::new();
-        let mut managed = None;
-        while let Some(key) = map.next_key::<String>()? {
-            if key == MANAGED_FIELDS {
-                let raw: Box<RawValue> = map.next_value()?;
-                // A repeated key keeps its first place and its last value, as serde_json
-                // reads every other key.
-                let at = managed.as_ref().map_or(out.len(), |(at, _)| *at);
-                managed = Some((at, raw));
-            } else {
-                let value = map.next_value::<Value>()?;
-                out.insert(key, value);
-            }
-        }
-        Ok((Value::Object(out), managed))
-    }
-
-    // Not an object: kept as it is (the metadata check then says what it is).
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-        ObjectVisitor.visit_bool(v)
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        ObjectVisitor.visit_i64(v)
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        ObjectVisitor.visit_u64(v)
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        ObjectVisitor.visit_f64(v)
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        ObjectVisitor.visit_str(v)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        ObjectVisitor.visit_unit()
-    }
-    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-        ObjectVisitor.visit_none()
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        ObjectVisitor.visit_seq(seq)
     }
 }
 
@@ -284,6 +243,7 @@ mod tests {
             r#"{"metadata":{"name":"p"},"x-unknown":[1]}"#,
             r#"{"kind":"Pod"}"#,
             r#"{"metadata":null}"#,
+            r#"{"managedFields":[1],"metadata":{"metadata":{"managedFields":[2]}}}"#,
         ] {
             let object = read(text);
             assert_eq!(serde_json::to_string(&object).unwrap(), text);
