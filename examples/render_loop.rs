@@ -1,0 +1,49 @@
+//! Renders one pod with one policy N times in a loop and prints the time per render:
+//! the harness for counting a render's instructions with callgrind, which, unlike wall
+//! time, does not move with the machine's load (docs/performance.md).
+//!
+//! ```sh
+//! cargo build --release --example render_loop
+//! target/release/examples/render_loop 20000                      # GitLab pod, built-in policy
+//! target/release/examples/render_loop 20000 examples/woodpecker/step-pod.yaml examples/policies/woodpecker.yaml
+//! valgrind --tool=callgrind --callgrind-out-file=cg.out target/release/examples/render_loop 200
+//! callgrind_annotate --inclusive=yes cg.out | grep 'merge::render_with '   # ÷ 200: per render
+//! ```
+
+#![allow(clippy::disallowed_macros)]
+
+use anyhow::Context as _;
+
+// The binary's allocator, as in `cargo bench --bench render`.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let renders: u32 = match args.first() {
+        Some(n) => n.parse().context("the first argument is the number of renders")?,
+        None => 1_000,
+    };
+    let pod_path = args
+        .get(1)
+        .map_or("examples/gitlab-runner/build-pod.yaml", String::as_str);
+    let text = std::fs::read_to_string(pod_path).with_context(|| format!("reading {pod_path}"))?;
+    let pod = ciguard::source::documents(&text, pod_path)?
+        .into_iter()
+        .next()
+        .context("no document in the pod file")?;
+    let policy = match args.get(2) {
+        Some(p) => ciguard::policy::load::from_file(p)?,
+        None => ciguard::ValidPolicy::builtin(),
+    };
+    let start = std::time::Instant::now();
+    for _ in 0..renders {
+        std::hint::black_box(ciguard::merge::render(&policy, std::hint::black_box(&pod))?);
+    }
+    println!(
+        "{:?} per render ({renders} renders)",
+        start.elapsed() / renders.max(1)
+    );
+    Ok(())
+}
