@@ -11,8 +11,10 @@ use k8s_openapi::{api::core::v1::PodSpec, apimachinery::pkg::apis::meta::v1::Obj
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::json::Members;
-use crate::source::{self, SyntaxError};
+use crate::{
+    json::Members,
+    source::{self, SyntaxError},
+};
 
 /// Errors reading input documents.
 #[derive(Debug, thiserror::Error)]

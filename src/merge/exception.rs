@@ -12,8 +12,10 @@ use super::{
     Origin,
     fields::{self, Candidate, Candidates},
 };
-use crate::json::Members;
-use crate::policy::{Role, exception::ValidException};
+use crate::{
+    json::Members,
+    policy::{Role, exception::ValidException},
+};
 
 /// Whether a container of `role` inherits the job's pod-level `field` (the helper never
 /// inherits the job's user and group).

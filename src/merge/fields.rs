@@ -10,8 +10,10 @@ use std::borrow::Cow;
 use serde_json::{Map, Value};
 
 use super::layer::{Layer, Origin, Scope};
-use crate::json::Members;
-use crate::policy::{Contexts, Role, ValidPolicy};
+use crate::{
+    json::Members,
+    policy::{Contexts, Role, ValidPolicy},
+};
 
 /// Where a field lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

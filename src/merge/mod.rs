@@ -27,8 +27,8 @@ use self::{
     fields::{CONTAINER_FIELDS, Candidates, POD_FIELDS},
     writer::{Target, Writer},
 };
-use crate::json::Members;
 use crate::{
+    json::Members,
     policy::{ContainerKind, OnViolation, PodFacts, Role, ValidPolicy},
     pss::{self, Evaluation, Level},
     workload::{self, WorkloadKind},

@@ -22,8 +22,10 @@
 use serde_json::{Map, Value, json};
 
 use super::WORKDIR_INIT_PREFIX;
-use crate::json::Members;
-use crate::policy::{Role, ValidPolicy};
+use crate::{
+    json::Members,
+    policy::{Role, ValidPolicy},
+};
 
 /// Fields of the policy's enforced contexts that the init container keeps its own: it
 /// must run as the job's user to create a directory the job can write.

@@ -7,8 +7,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::layer::{Change, FieldRef, List, Origin, Provenance};
-use crate::json::Members;
 use crate::{
+    json::Members,
     source::escape,
     workload::{at, at_mut},
 };
