@@ -8,6 +8,9 @@
 //! target/release/examples/render_loop 20000 examples/woodpecker/step-pod.yaml examples/policies/woodpecker.yaml
 //! valgrind --tool=callgrind --callgrind-out-file=cg.out target/release/examples/render_loop 200
 //! callgrind_annotate --inclusive=yes cg.out | grep 'merge::render_with '   # ÷ 200: per render
+//! # the owned path (`ciguard render`, the webhook): render_owned_with, plus dropping the result
+//! valgrind --tool=callgrind --callgrind-out-file=cg.out target/release/examples/render_loop --owned 200
+//! callgrind_annotate --inclusive=yes cg.out | grep -E 'merge::render_owned_with |drop_in_place<ciguard::merge::Rendered>'
 //! ```
 
 #![allow(clippy::disallowed_macros)]
@@ -20,7 +23,14 @@ use anyhow::Context as _;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    // `--owned`: render a copy made before each render with `render_owned`, as `ciguard
+    // render` and the webhook do (the copy is not the render's work; dropping the
+    // result is).
+    let owned = args.first().is_some_and(|a| a == "--owned");
+    if owned {
+        args.remove(0);
+    }
     let renders: u32 = match args.first() {
         Some(n) => n.parse().context("the first argument is the number of renders")?,
         None => 1_000,
@@ -39,7 +49,12 @@ fn main() -> anyhow::Result<()> {
     };
     let start = std::time::Instant::now();
     for _ in 0..renders {
-        std::hint::black_box(ciguard::merge::render(&policy, std::hint::black_box(&pod))?);
+        if owned {
+            let copy = std::hint::black_box(pod.clone());
+            std::hint::black_box(ciguard::merge::render_owned(&policy, copy)?);
+        } else {
+            std::hint::black_box(ciguard::merge::render(&policy, std::hint::black_box(&pod))?);
+        }
     }
     println!(
         "{:?} per render ({renders} renders)",
