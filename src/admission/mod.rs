@@ -153,7 +153,7 @@ impl AppState {
         if self.audit.is_on() {
             let record = audit::Record::new(endpoint, policy.name(), request, decision);
             let mut line = Vec::with_capacity(1024);
-            match serde_json::to_writer(&mut line, &record) {
+            match record.write(&mut line) {
                 Ok(()) => {
                     if !self.audit.write(line) {
                         self.metrics.audit_dropped();

@@ -657,7 +657,8 @@ pub fn respond(request: &Request, decision: &Decision) -> Result<Vec<u8>, serde_
         out.extend_from_slice(br#","patch":""#);
         // Serialized once, then encoded into the body in one pass (a base64 writer fed by
         // serde's many small writes costs more than this one buffer).
-        let patch = serde_json::to_vec(&decision.patch)?;
+        let mut patch = Vec::with_capacity(decision.patch.len() * 96);
+        PatchOp::write_all(&decision.patch, &mut patch)?;
         let at = out.len();
         out.resize(at + base64::encoded_len(patch.len(), true).unwrap_or(0), 0);
         let written = base64::engine::general_purpose::STANDARD

@@ -25,6 +25,29 @@ pub struct PatchOp {
     pub value: Option<Value>,
 }
 
+impl PatchOp {
+    /// Appends `ops` as a JSON array to `out`: the same text as serializing them with
+    /// serde_json, written by hand (the member names are fixed text; only the path and the
+    /// value go through serde_json) for the webhook's answer, where it is on every
+    /// request.
+    pub fn write_all(ops: &[PatchOp], out: &mut Vec<u8>) -> serde_json::Result<()> {
+        out.push(b'[');
+        for (i, op) in ops.iter().enumerate() {
+            out.extend_from_slice(if i == 0 { br#"{"op":"# } else { br#",{"op":"# });
+            serde_json::to_writer(&mut *out, op.op)?;
+            out.extend_from_slice(br#","path":"#);
+            serde_json::to_writer(&mut *out, &op.path)?;
+            if let Some(value) = &op.value {
+                out.extend_from_slice(br#","value":"#);
+                serde_json::to_writer(&mut *out, value)?;
+            }
+            out.push(b'}');
+        }
+        out.push(b']');
+        Ok(())
+    }
+}
+
 /// Where a write goes.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Target {
@@ -424,6 +447,46 @@ impl Writer<'_> {
 
 #[cfg(test)]
 mod tests {
+    /// `write_all` writes what serde_json writes: no op, one, several; `remove` without a
+    /// value; a path and values that need escaping.
+    #[test]
+    fn patch_written_by_hand_is_serde_json_text() {
+        let op = |op, path: &str, value| super::PatchOp {
+            op,
+            path: path.to_string(),
+            value,
+        };
+        let cases = [
+            vec![],
+            vec![op(
+                "add",
+                "/spec/securityContext/runAsUser",
+                Some(serde_json::json!(1000)),
+            )],
+            vec![
+                op(
+                    "replace",
+                    "/spec/containers/0/securityContext",
+                    Some(serde_json::json!({"a": [true, null, 1.5, "q\"\n"]})),
+                ),
+                op("remove", "/spec/hostNetwork", None),
+                op(
+                    "add",
+                    "/metadata/annotations/a~1b\"c",
+                    Some(serde_json::json!("x")),
+                ),
+            ],
+        ];
+        for ops in cases {
+            let mut ours = Vec::new();
+            super::PatchOp::write_all(&ops, &mut ours).unwrap();
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                serde_json::to_string(&ops).unwrap()
+            );
+        }
+    }
+
     use serde_json::json;
 
     use super::*;
