@@ -308,15 +308,17 @@ fn fit_warnings(warnings: Vec<String>, budget: usize) -> Vec<String> {
     out
 }
 
-/// [`decide`], rendering the object of a pod CREATE at `/mutate` in place instead of a
-/// copy of it: what the server does, which has no use for the object once decided.
-/// Afterwards `request.object` holds the rendered pod (`null` when it could not be
-/// rendered); its metadata, as [`Resource::meta`] gives it, is the metadata received.
+/// [`decide`], rendering the object of a pod CREATE at `/mutate`, and of a pod CREATE or
+/// UPDATE at `/validate`, in place instead of a copy of it: what the server does, which
+/// has no use for the object once decided. Afterwards `request.object` holds the
+/// rendered pod (`null` when it could not be rendered); its metadata, as
+/// [`Resource::meta`] gives it, is the metadata received.
 pub fn decide_in_place(endpoint: Endpoint, policy: &ValidPolicy, request: &mut Request) -> Decision {
-    let pod_create = endpoint == Endpoint::Mutate
-        && carrier(request) == Some(WorkloadKind::Pod)
-        && request.operation == Operation::Create
-        && !is_ephemeral(request);
+    let pod = carrier(request) == Some(WorkloadKind::Pod) && !is_ephemeral(request);
+    if endpoint == Endpoint::Validate && pod {
+        return validate_pod_in_place(policy, request).unwrap_or_else(Decision::invalid);
+    }
+    let pod_create = endpoint == Endpoint::Mutate && pod && request.operation == Operation::Create;
     if !pod_create {
         return decide(endpoint, policy, request);
     }
@@ -521,18 +523,49 @@ fn validate(policy: &ValidPolicy, request: &Request, kind: WorkloadKind) -> Resu
         return Ok(Decision::with(Outcome::Allowed));
     }
     // A workload's pods will be mutated: warn about them as rendered. A pod is judged
-    // as received (below), so its rendered form needs no evaluation.
-    let evaluate = if kind == WorkloadKind::Pod {
-        PodSecurity::Skip
-    } else {
-        PodSecurity::Evaluate
-    };
-    let rendered = merge::render_with(policy, object, evaluate).map_err(|e| e.to_string())?;
+    // as received (`judge_pod`), so its rendered form needs no evaluation.
     if kind != WorkloadKind::Pod {
+        let rendered =
+            merge::render_with(policy, object, PodSecurity::Evaluate).map_err(|e| e.to_string())?;
         return Ok(workload_warnings(rendered.denial.as_ref(), rendered.warnings));
     }
+    let rendered = merge::render_with(policy, object, PodSecurity::Skip);
+    judge_pod(policy, rendered, pod_security(policy, object), is_update)
+}
+
+/// [`validate`] of a pod (not its ephemeral containers), rendering the request's object
+/// in place once Pod Security has judged it as received.
+fn validate_pod_in_place(policy: &ValidPolicy, request: &mut Request) -> Result<Decision, String> {
+    let object = object_of(request)?;
+    let is_update = request.operation == Operation::Update;
+    if is_update && !changes_images(request.old_object.as_ref(), object) {
+        return Ok(Decision::with(Outcome::Allowed));
+    }
+    let pss = pod_security(policy, object);
+    let Some(object) = request.object.as_mut() else {
+        return Err("request.object is missing".into());
+    };
+    let value = object.value_mut();
+    let rendered =
+        merge::render_owned_with(policy, std::mem::take(value), PodSecurity::Skip).map(|mut rendered| {
+            *value = std::mem::take(&mut rendered.object);
+            rendered
+        });
+    judge_pod(policy, rendered, pss, is_update)
+}
+
+/// The `/validate` answer for a pod: `rendered` for the policy's disallowed requests and
+/// whether ciguard's mutation is missing, `pss` (the pod as received) for Pod Security.
+/// A render error comes before a Pod Security one, as when both were computed in turn.
+fn judge_pod(
+    policy: &ValidPolicy,
+    rendered: Result<merge::Rendered, merge::RenderError>,
+    pss: Result<Option<pss::Evaluation>, String>,
+    is_update: bool,
+) -> Result<Decision, String> {
+    let rendered = rendered.map_err(|e| e.to_string())?;
     let requests = rendered.denial.map(|d| d.requests).unwrap_or_default();
-    let pss = pod_security(policy, object)?;
+    let pss = pss?;
     if !requests.is_empty() || pss.is_some() {
         return Ok(Decision::denied(&Denial { requests, pss }));
     }
@@ -836,42 +869,87 @@ mod tests {
         parse(&serde_json::to_vec(&value).unwrap()).unwrap()
     }
 
-    /// The server's in-place `/mutate` answers as [`decide`] does: patched, denied, not a
-    /// pod, a spec that cannot be rendered, an object of the wrong kind; and the
-    /// request keeps the metadata it was sent with.
-    #[rstest]
-    #[case::patched(json!({"containers": [{"name": "build", "image": "alpine"}]}), "Pod", Outcome::Patched)]
-    #[case::denied(json!({"containers": [{"name": "build", "image": "alpine", "securityContext": {"runAsUser": 0}}]}), "Pod", Outcome::Denied)]
-    #[case::not_a_spec(json!("nope"), "Pod", Outcome::Invalid)]
-    #[case::containers_not_a_list(json!({"containers": {"name": "build"}}), "Pod", Outcome::Invalid)]
-    #[case::wrong_kind(json!({"containers": []}), "ConfigMap", Outcome::Invalid)]
-    fn in_place_decisions_are_decide_s(
-        #[case] spec: Value,
-        #[case] object_kind: &str,
-        #[case] outcome: Outcome,
-    ) {
-        let policy = crate::policy::load::from_str(
-            "apiVersion: ciguard.io/v1alpha1\nkind: SecurityPolicy\nmetadata: {name: p}\n\
-             spec: {onViolation: deny, allowedUsers: ['1000'], pod: {default: {runAsUser: 1000}}}\n",
-            "p.yaml",
-        )
-        .unwrap();
+    /// A request about a pod, parsed: `operation`, an object of `object_kind` with `spec`,
+    /// and, with `old`, an old object with that spec.
+    fn pod_request(operation: &str, object_kind: &str, spec: &Value, old: Option<&Value>) -> Request {
+        let object = |spec: &Value| {
+            json!({"apiVersion": "v1", "kind": object_kind,
+                "metadata": {"generateName": "job-", "namespace": "ci"}, "spec": spec})
+        };
         let body = json!({
             "apiVersion": API_VERSION, "kind": KIND,
             "request": {
                 "uid": "u", "kind": {"group": "", "version": "v1", "kind": "Pod"},
                 "resource": {"group": "", "version": "v1", "resource": "pods"},
-                "operation": "CREATE", "userInfo": {}, "oldObject": null,
-                "object": {"apiVersion": "v1", "kind": object_kind,
-                    "metadata": {"generateName": "job-", "namespace": "ci"}, "spec": spec},
+                "operation": operation, "userInfo": {}, "oldObject": old.map(object),
+                "object": object(spec),
             }
         });
-        let mut request = parse(&serde_json::to_vec(&body).unwrap()).unwrap();
-        let decision = decide(Endpoint::Mutate, &policy, &request);
+        parse(&serde_json::to_vec(&body).unwrap()).unwrap()
+    }
+
+    fn spec_policy(spec: &str) -> ValidPolicy {
+        let text = format!(
+            "apiVersion: ciguard.io/v1alpha1\nkind: SecurityPolicy\nmetadata: {{name: p}}\nspec: {spec}\n"
+        );
+        crate::policy::load::from_str(&text, "p.yaml").unwrap()
+    }
+
+    /// The server's in-place answers (`/mutate` and `/validate`) are [`decide`]'s:
+    /// patched (at `/validate`: allowed, with the not-mutated warning), nothing to change,
+    /// denied, not a pod spec, a spec that cannot be rendered, an object of the wrong
+    /// kind; and the request keeps the metadata it was sent with.
+    #[rstest]
+    #[case::patched(json!({"containers": [{"name": "build", "image": "alpine"}]}), "Pod", Outcome::Patched, Outcome::Allowed)]
+    #[case::as_the_policy_makes_it(json!({"securityContext": {"runAsUser": 1000}, "containers": [{"name": "build", "image": "alpine"}]}), "Pod", Outcome::Allowed, Outcome::Allowed)]
+    #[case::denied(json!({"containers": [{"name": "build", "image": "alpine", "securityContext": {"runAsUser": 0}}]}), "Pod", Outcome::Denied, Outcome::Denied)]
+    #[case::not_a_spec(json!("nope"), "Pod", Outcome::Invalid, Outcome::Invalid)]
+    #[case::containers_not_a_list(json!({"containers": {"name": "build"}}), "Pod", Outcome::Invalid, Outcome::Invalid)]
+    #[case::wrong_kind(json!({"containers": []}), "ConfigMap", Outcome::Invalid, Outcome::Invalid)]
+    fn in_place_decisions_are_decide_s(
+        #[case] spec: Value,
+        #[case] object_kind: &str,
+        #[case] at_mutate: Outcome,
+        #[case] at_validate: Outcome,
+        #[values(Endpoint::Mutate, Endpoint::Validate)] endpoint: Endpoint,
+    ) {
+        let policy =
+            spec_policy("{onViolation: deny, allowedUsers: ['1000'], pod: {default: {runAsUser: 1000}}}");
+        let mut request = pod_request("CREATE", object_kind, &spec, None);
+        let decision = decide(endpoint, &policy, &request);
+        let outcome = match endpoint {
+            Endpoint::Mutate => at_mutate,
+            Endpoint::Validate => at_validate,
+        };
         assert_eq!(decision.outcome, outcome, "{decision:?}");
-        assert_eq!(decide_in_place(Endpoint::Mutate, &policy, &mut request), decision);
+        assert_eq!(decide_in_place(endpoint, &policy, &mut request), decision);
         let meta = request.object.as_ref().map(Resource::meta).unwrap();
         assert_eq!(meta.generate_name.as_deref(), Some("job-"));
+    }
+
+    /// In-place `/validate` under a Pod Security target: a pod that fails it as received,
+    /// one that cannot be rendered and fails it too (the render error is the answer, as
+    /// `decide` gives it), an UPDATE that changes no image (allowed, nothing rendered) and
+    /// one that does.
+    #[rstest]
+    #[case::fails_pod_security("CREATE", json!({"containers": [{"name": "b", "image": "a", "securityContext": {"privileged": true}}]}), None, Outcome::Denied)]
+    #[case::render_error_first("CREATE", json!({"securityContext": "x", "containers": [{"name": "b", "image": "a", "securityContext": {"privileged": true}}]}), None, Outcome::Invalid)]
+    #[case::update_same_images("UPDATE", json!({"containers": [{"name": "b", "image": "a"}]}), Some(json!({"containers": [{"name": "b", "image": "a"}]})), Outcome::Allowed)]
+    #[case::update_new_image("UPDATE", json!({"containers": [{"name": "b", "image": "a", "securityContext": {"privileged": true}}]}), Some(json!({"containers": [{"name": "b", "image": "old"}]})), Outcome::Denied)]
+    fn in_place_validate_is_decide_s(
+        #[case] operation: &str,
+        #[case] spec: Value,
+        #[case] old: Option<Value>,
+        #[case] outcome: Outcome,
+    ) {
+        let policy = spec_policy("{pss: {level: baseline}}");
+        let mut request = pod_request(operation, "Pod", &spec, old.as_ref());
+        let decision = decide(Endpoint::Validate, &policy, &request);
+        assert_eq!(decision.outcome, outcome, "{decision:?}");
+        assert_eq!(
+            decide_in_place(Endpoint::Validate, &policy, &mut request),
+            decision
+        );
     }
 
     /// The answer written straight into bytes is the one kube-core's types gave, byte for
