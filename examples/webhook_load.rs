@@ -1,7 +1,8 @@
 //! Load client for `ciguard serve`: starts the server on 127.0.0.1 with a fresh
-//! certificate, POSTs a captured AdmissionReview to `/mutate` over HTTPS at a target
-//! rate for a bounded time, and prints requests/s, latency percentiles and the server's
-//! peak RSS (`VmHWM`). Run it through `bench/webhook-load.sh`.
+//! certificate, POSTs a captured AdmissionReview to `/mutate` (or, with `--endpoint`,
+//! `/validate`) over HTTPS at a target rate for a bounded time, and prints requests/s,
+//! latency percentiles and the server's peak RSS (`VmHWM`). Run it through
+//! `bench/webhook-load.sh`.
 //!
 //! Requests are scheduled open-loop (request *i* is due at `start + i / rate`); latency
 //! is reported both from the moment a request is sent and from the moment it was due,
@@ -21,7 +22,7 @@ use std::{
 use anyhow::{Context, bail};
 use clap::Parser;
 
-/// Drive ciguard serve's /mutate over HTTPS and report throughput, latency and memory.
+/// Drive ciguard serve's /mutate (or /validate) over HTTPS and report throughput, latency and memory.
 #[derive(Debug, Parser)]
 struct Args {
     /// Target request rate (requests per second)
@@ -49,6 +50,9 @@ struct Args {
     /// AdmissionReview body to send
     #[arg(long, default_value = "tests/data/admission/gitlab-runner-build-pod.json")]
     body: PathBuf,
+    /// The path to POST to: `/mutate` or `/validate`
+    #[arg(long, default_value = "/mutate", value_parser = ["/mutate", "/validate"])]
+    endpoint: String,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -115,7 +119,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     eprintln!("server pid {pid} on 127.0.0.1:{port}");
 
     let body = bytes(&args.body)?;
-    let url = format!("{base}/mutate");
+    let url = format!("{base}{}", args.endpoint);
     // Server CPU from here on: the load phase, not the start-up or the certificate work.
     let server_before = cpu_seconds(&pid.to_string())?;
     let client_before = cpu_seconds("self")?;
@@ -180,7 +184,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     all.scheduled.sort_unstable();
     let ok = all.service.len();
     println!(
-        "POST /mutate over HTTPS/1.1 on 127.0.0.1: {} ({} bytes), policy {}",
+        "POST {} over HTTPS/1.1 on 127.0.0.1: {} ({} bytes), policy {}",
+        args.endpoint,
         args.body.display(),
         body.len(),
         args.policy.display()
