@@ -325,18 +325,25 @@ pub fn decide_in_place(endpoint: Endpoint, policy: &ValidPolicy, request: &mut R
     if let Err(e) = object_of(request) {
         return Decision::invalid(e);
     }
-    let Some(object) = request.object.as_mut() else {
-        return decide(endpoint, policy, request);
-    };
-    let value = object.value_mut();
-    let rendered = merge::render_owned_with(policy, std::mem::take(value), PodSecurity::Skip);
-    match rendered {
-        Ok(mut rendered) => {
-            *value = std::mem::take(&mut rendered.object);
-            mutate_pod(rendered)
-        }
-        Err(e) => Decision::invalid(e.to_string()),
+    match render_request_object(policy, request) {
+        Some(Ok(rendered)) => mutate_pod(rendered),
+        Some(Err(e)) => Decision::invalid(e.to_string()),
+        None => decide(endpoint, policy, request),
     }
+}
+
+/// Renders the request's object itself, not a copy, and leaves the rendered pod in its
+/// place (`null` when it cannot be rendered); `None` when the request has no object.
+fn render_request_object(
+    policy: &ValidPolicy,
+    request: &mut Request,
+) -> Option<Result<merge::Rendered, merge::RenderError>> {
+    let value = request.object.as_mut()?.value_mut();
+    let rendered = merge::render_owned_with(policy, std::mem::take(value), PodSecurity::Skip);
+    Some(rendered.map(|mut rendered| {
+        *value = std::mem::take(&mut rendered.object);
+        rendered
+    }))
 }
 
 /// Decides a request at an endpoint.
@@ -542,15 +549,9 @@ fn validate_pod_in_place(policy: &ValidPolicy, request: &mut Request) -> Result<
         return Ok(Decision::with(Outcome::Allowed));
     }
     let pss = pod_security(policy, object);
-    let Some(object) = request.object.as_mut() else {
-        return Err("request.object is missing".into());
+    let Some(rendered) = render_request_object(policy, request) else {
+        return validate(policy, request, WorkloadKind::Pod);
     };
-    let value = object.value_mut();
-    let rendered =
-        merge::render_owned_with(policy, std::mem::take(value), PodSecurity::Skip).map(|mut rendered| {
-            *value = std::mem::take(&mut rendered.object);
-            rendered
-        });
     judge_pod(policy, rendered, pss, is_update)
 }
 

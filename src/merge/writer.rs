@@ -447,49 +447,41 @@ impl Writer<'_> {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
+    use super::*;
+
     /// `write_all` writes what serde_json writes: no op, one, several; `remove` without a
     /// value; a path and values that need escaping.
     #[test]
     fn patch_written_by_hand_is_serde_json_text() {
-        let op = |op, path: &str, value| super::PatchOp {
+        let op = |op, path: &str, value| PatchOp {
             op,
             path: path.to_string(),
             value,
         };
         let cases = [
             vec![],
-            vec![op(
-                "add",
-                "/spec/securityContext/runAsUser",
-                Some(serde_json::json!(1000)),
-            )],
+            vec![op("add", "/spec/securityContext/runAsUser", Some(json!(1000)))],
             vec![
                 op(
                     "replace",
                     "/spec/containers/0/securityContext",
-                    Some(serde_json::json!({"a": [true, null, 1.5, "q\"\n"]})),
+                    Some(json!({"a": [true, null, 1.5, "q\"\n"]})),
                 ),
                 op("remove", "/spec/hostNetwork", None),
-                op(
-                    "add",
-                    "/metadata/annotations/a~1b\"c",
-                    Some(serde_json::json!("x")),
-                ),
+                op("add", "/metadata/annotations/a~1b\"c", Some(json!("x"))),
             ],
         ];
         for ops in cases {
             let mut ours = Vec::new();
-            super::PatchOp::write_all(&ops, &mut ours).unwrap();
+            PatchOp::write_all(&ops, &mut ours).unwrap();
             assert_eq!(
                 String::from_utf8(ours).unwrap(),
                 serde_json::to_string(&ops).unwrap()
             );
         }
     }
-
-    use serde_json::json;
-
-    use super::*;
 
     /// A removed field leaves the others in their order (`Map::remove` would have moved
     /// the last one into its place).
