@@ -21,7 +21,7 @@ use std::hint::black_box;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn pod(path: &str) -> serde_json::Value {
+fn pod(path: &str) -> ciguard::value::Value {
     let text =
         std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).expect("example pod");
     ciguard::source::documents(&text, path)
@@ -73,7 +73,7 @@ fn bench(c: &mut Criterion) {
     });
     c.bench_function("render/gitlab-pod/json-in-patch-out", |b| {
         b.iter(|| {
-            let v: serde_json::Value = serde_json::from_slice(black_box(&json)).expect("json");
+            let v: ciguard::value::Value = serde_json::from_slice(black_box(&json)).expect("json");
             // As the webhook does it: the parsed object is rendered in place.
             let r = ciguard::merge::render_owned(&gitlab, v).expect("render");
             serde_json::to_vec(&r.patch).expect("patch")

@@ -257,7 +257,7 @@ fn ms(us: u32) -> String {
 fn bytes(path: &PathBuf) -> anyhow::Result<axum::body::Bytes> {
     let text = std::fs::read(path).with_context(|| format!("failed to read {}", path.display()))?;
     // Compact, as the API server sends it.
-    let value: serde_json::Value = serde_json::from_slice(&text)?;
+    let value: ciguard::value::Value = serde_json::from_slice(&text)?;
     Ok(serde_json::to_vec(&value)?.into())
 }
 

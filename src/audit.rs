@@ -8,7 +8,7 @@
 //!
 //! ```
 //! use ciguard::{ValidPolicy, audit::Audit};
-//! use serde_json::json;
+//! use ciguard::json;
 //!
 //! let policy = ValidPolicy::builtin();
 //! let mut audit = Audit::new(&policy);
@@ -27,8 +27,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::value::Value;
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::{
     ValidPolicy,
@@ -198,7 +198,7 @@ fn preset_of(object: &Value, kind: WorkloadKind) -> crate::policy::Preset {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::json;
 
     fn pod(ns: &str, labels: Value, containers: Value) -> Value {
         json!({

@@ -10,7 +10,7 @@
 //! use ciguard::{policy::ValidPolicy, merge::render};
 //!
 //! let policy = ValidPolicy::builtin();
-//! let pod = serde_json::json!({
+//! let pod = ciguard::json!({
 //!     "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "job"},
 //!     "spec": {"containers": [{"name": "build", "image": "alpine"}]}
 //! });
@@ -24,13 +24,13 @@ pub mod admission;
 pub mod audit;
 pub mod error;
 pub mod import;
-mod json;
 pub mod lint;
 pub mod merge;
 pub mod policy;
 pub mod pss;
 pub mod source;
 pub mod stream;
+pub mod value;
 pub mod webhook_config;
 pub mod workload;
 

@@ -7,8 +7,8 @@
 
 use std::{collections::BTreeMap, fmt};
 
+use crate::{json, value::Value};
 use serde::Serialize;
-use serde_json::{Value, json};
 
 use crate::{
     error::Location,
@@ -221,10 +221,10 @@ fn type_help(message: &str) -> Option<String> {
 }
 
 type At<'a> = &'a dyn Fn(&str) -> Option<Location>;
-type Ctx = serde_json::Map<String, Value>;
+type Ctx = crate::value::Map<String, Value>;
 
 /// The enforced sections, highest first, with their policy keys.
-fn enforced_for(policy: &ValidPolicy, role: Role) -> [(String, &serde_json::Map<String, Value>); 3] {
+fn enforced_for(policy: &ValidPolicy, role: Role) -> [(String, &crate::value::Map<String, Value>); 3] {
     [
         (format!("{role}.enforced"), &policy.role(role).enforced),
         ("containers.enforced".into(), &policy.containers.enforced),

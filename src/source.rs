@@ -1,4 +1,4 @@
-//! Reading YAML and JSON text into `serde_json::Value`s, with positions.
+//! Reading YAML and JSON text into [`Value`](crate::value::Value)s, with positions.
 //!
 //! Manifests are read with YAML 1.2 core-schema booleans (`yes`, `on`, `y` stay strings),
 //! and key order is kept, so that a rendered document differs from its input only where
@@ -100,7 +100,7 @@ pub fn from_str<T: DeserializeOwned>(text: &str, file: &str) -> Result<T, Syntax
 /// documents separated by `---` (or JSON, then YAML) is read as a YAML stream, as kubectl
 /// reads it; so is flow-style YAML that opens like JSON. Empty and `null` documents are
 /// skipped; a leading byte-order mark is ignored.
-pub fn documents(text: &str, file: &str) -> Result<Vec<serde_json::Value>, SyntaxError> {
+pub fn documents(text: &str, file: &str) -> Result<Vec<crate::value::Value>, SyntaxError> {
     let text = strip_bom(text);
     let yaml = || match fast::documents(text) {
         Some(docs) => Ok(docs),
@@ -110,7 +110,7 @@ pub fn documents(text: &str, file: &str) -> Result<Vec<serde_json::Value>, Synta
         return yaml();
     }
     let mut docs = Vec::new();
-    for value in serde_json::Deserializer::from_str(text).into_iter::<serde_json::Value>() {
+    for value in serde_json::Deserializer::from_str(text).into_iter::<crate::value::Value>() {
         match value {
             Ok(v) if v.is_null() => {}
             Ok(v) => docs.push(v),
@@ -126,9 +126,9 @@ pub fn documents(text: &str, file: &str) -> Result<Vec<serde_json::Value>, Synta
 /// The documents of a YAML stream read by serde-saphyr alone (empty and `null` documents
 /// skipped). [`documents`] reads most YAML through a faster path that gives the same
 /// values and falls back to this; this is here to compare the two (tests/yaml_fast.rs).
-pub fn yaml_documents_saphyr(text: &str, file: &str) -> Result<Vec<serde_json::Value>, SyntaxError> {
+pub fn yaml_documents_saphyr(text: &str, file: &str) -> Result<Vec<crate::value::Value>, SyntaxError> {
     let text = strip_bom(text);
-    let docs: Vec<Option<serde_json::Value>> =
+    let docs: Vec<Option<crate::value::Value>> =
         serde_saphyr::from_multiple_with_options(text, yaml_options_for(text))
             .map_err(|e| yaml_error(&e, file))?;
     Ok(docs.into_iter().flatten().filter(|d| !d.is_null()).collect())
@@ -137,7 +137,7 @@ pub fn yaml_documents_saphyr(text: &str, file: &str) -> Result<Vec<serde_json::V
 /// The documents of a YAML stream read by the fast path alone (see `src/source/fast.rs`),
 /// or `None` where the text is outside what it reads with certainty and [`documents`]
 /// falls back to serde-saphyr. Here to compare the two paths (tests/yaml_fast.rs).
-pub fn yaml_documents_fast(text: &str) -> Option<Vec<serde_json::Value>> {
+pub fn yaml_documents_fast(text: &str) -> Option<Vec<crate::value::Value>> {
     fast::documents(strip_bom(text))
 }
 
@@ -387,7 +387,7 @@ mod tests {
     #[test]
     fn yaml_1_2_booleans() {
         let d = documents("v: y\nw: yes\nx: true\n", "f").unwrap();
-        assert_eq!(d[0], serde_json::json!({"v": "y", "w": "yes", "x": true}));
+        assert_eq!(d[0], crate::json!({"v": "y", "w": "yes", "x": true}));
     }
 
     #[test]
@@ -398,12 +398,12 @@ mod tests {
         assert_eq!(documents("\u{feff}{\"a\": 1}", "f").unwrap().len(), 1);
         assert_eq!(
             documents("{a: 1, b: [x]}", "f").unwrap(),
-            vec![serde_json::json!({"a": 1, "b": ["x"]})]
+            vec![crate::json!({"a": 1, "b": ["x"]})]
         );
         // Broken inside the first JSON value: the JSON error, not a YAML reading of it.
         let e = documents("{\"a\": }", "f").unwrap_err();
         assert_eq!((e.location.line, e.location.col), (1, 7), "{e}");
-        let v: serde_json::Value = from_str("\u{feff}{kind: x}", "f").unwrap();
+        let v: crate::value::Value = from_str("\u{feff}{kind: x}", "f").unwrap();
         assert_eq!(v["kind"], "x");
     }
 

@@ -36,11 +36,11 @@ use std::{
     io::{BufReader, Read, Seek, SeekFrom},
 };
 
+use crate::value::Value;
 use serde::{
     Deserialize, Deserializer,
     de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor},
 };
-use serde_json::Value;
 
 use crate::{
     source,

@@ -7,14 +7,11 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use crate::value::Value;
 use k8s_openapi::{api::core::v1::PodSpec, apimachinery::pkg::apis::meta::v1::ObjectMeta};
 use serde::Deserialize;
-use serde_json::Value;
 
-use crate::{
-    json::Members,
-    source::{self, SyntaxError},
-};
+use crate::source::{self, SyntaxError};
 
 /// Errors reading input documents.
 #[derive(Debug, thiserror::Error)]
@@ -60,7 +57,7 @@ pub struct Document {
 impl Document {
     /// The object's `kind`, or `""`.
     pub fn kind(&self) -> &str {
-        self.object.member("kind").and_then(Value::as_str).unwrap_or("")
+        self.object.get("kind").and_then(Value::as_str).unwrap_or("")
     }
 
     /// The object's `metadata.name`, or `""`.
@@ -103,8 +100,8 @@ pub enum WorkloadKind {
 impl WorkloadKind {
     /// The kind of an object, when it carries a pod.
     pub fn of(object: &Value) -> Option<Self> {
-        let kind = object.member("kind")?.as_str()?;
-        let api_version = object.member("apiVersion").and_then(Value::as_str).unwrap_or("");
+        let kind = object.get("kind")?.as_str()?;
+        let api_version = object.get("apiVersion").and_then(Value::as_str).unwrap_or("");
         Self::from_type(api_version.rsplit_once('/').map_or("", |(g, _)| g), kind)
     }
 
@@ -188,7 +185,7 @@ pub struct TypedPod {
 /// The value at a path of object keys (no JSON-pointer unescaping, no allocation).
 pub fn at<'v>(mut v: &'v Value, keys: &[&str]) -> Option<&'v Value> {
     for k in keys {
-        v = v.member(k)?;
+        v = v.get(k)?;
     }
     Some(v)
 }
@@ -197,7 +194,7 @@ pub fn at<'v>(mut v: &'v Value, keys: &[&str]) -> Option<&'v Value> {
 /// that are not strings are left out.
 pub fn pod_labels(object: &Value, kind: WorkloadKind) -> BTreeMap<String, String> {
     at(object, kind.metadata_path())
-        .and_then(|m| m.member("labels"))
+        .and_then(|m| m.get("labels"))
         .and_then(Value::as_object)
         .map(|m| {
             m.iter()
@@ -210,7 +207,7 @@ pub fn pod_labels(object: &Value, kind: WorkloadKind) -> BTreeMap<String, String
 /// The value at a path of object keys, mutably.
 pub fn at_mut<'v>(mut v: &'v mut Value, keys: &[&str]) -> Option<&'v mut Value> {
     for k in keys {
-        v = v.member_mut(k)?;
+        v = v.get_mut(k)?;
     }
     Some(v)
 }
@@ -460,8 +457,8 @@ pub fn read_inputs<S: AsRef<str>>(inputs: &[S]) -> Result<Vec<Document>, Workloa
 
 /// Whether an object is a list of objects (`v1/List`, `PodList`, …) rather than an object.
 pub(crate) fn is_list(object: &Value) -> bool {
-    let kind = object.member("kind").and_then(Value::as_str).unwrap_or("");
-    kind == "List" || kind.ends_with("List") && object.member("items").is_some()
+    let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
+    kind == "List" || kind.ends_with("List") && object.get("items").is_some()
 }
 
 /// Parses the text of one input into documents. The items of a `v1/List` become
@@ -512,11 +509,11 @@ pub(crate) fn flatten_lists(
 ) -> Result<(), String> {
     while let Some((path, mut list)) = lists.pop_front() {
         let kind = list
-            .member("kind")
+            .get("kind")
             .and_then(Value::as_str)
             .unwrap_or("List")
             .to_string();
-        let Some(Value::Array(items)) = list.member_mut("items").map(Value::take) else {
+        let Some(Value::Array(items)) = list.get_mut("items").map(Value::take) else {
             return Err(format!("{path}: a {kind} needs an `items` array"));
         };
         for (i, item) in items.into_iter().enumerate() {
@@ -543,7 +540,7 @@ pub(crate) fn not_an_object(v: &Value) -> Option<String> {
         return Some(format!("{EXPECTED}, found {}", value_type(v)));
     };
     for key in ["apiVersion", "kind"] {
-        match map.member(key) {
+        match map.get(key) {
             Some(Value::String(s)) if !s.is_empty() => {}
             None | Some(Value::Null) => return Some(format!("{key} is missing, {EXPECTED}")),
             Some(Value::String(_)) => return Some(format!("{key} is empty, {EXPECTED}")),
@@ -573,15 +570,15 @@ mod tests {
 
     #[test]
     fn kinds_and_pointers() {
-        let cron = serde_json::json!({"apiVersion": "batch/v1", "kind": "CronJob"});
+        let cron = crate::json!({"apiVersion": "batch/v1", "kind": "CronJob"});
         assert_eq!(WorkloadKind::of(&cron), Some(WorkloadKind::CronJob));
         assert_eq!(
             WorkloadKind::CronJob.spec_pointer(),
             "/spec/jobTemplate/spec/template/spec"
         );
-        let svc = serde_json::json!({"apiVersion": "v1", "kind": "Service"});
+        let svc = crate::json!({"apiVersion": "v1", "kind": "Service"});
         assert_eq!(WorkloadKind::of(&svc), None);
-        let wrong_group = serde_json::json!({"apiVersion": "v1", "kind": "Deployment"});
+        let wrong_group = crate::json!({"apiVersion": "v1", "kind": "Deployment"});
         assert_eq!(WorkloadKind::of(&wrong_group), None);
     }
 
@@ -641,7 +638,7 @@ mod tests {
 
     #[test]
     fn typed_pod_of_deployment() {
-        let d = serde_json::json!({"apiVersion":"apps/v1","kind":"Deployment","spec":{"template":{"metadata":{"labels":{"a":"b"}},"spec":{"containers":[{"name":"c"}]}}}});
+        let d = crate::json!({"apiVersion":"apps/v1","kind":"Deployment","spec":{"template":{"metadata":{"labels":{"a":"b"}},"spec":{"containers":[{"name":"c"}]}}}});
         let (kind, pod) = typed_pod(&d).unwrap().unwrap();
         assert_eq!(kind, WorkloadKind::Deployment);
         assert_eq!(pod.spec.containers[0].name, "c");

@@ -17,8 +17,11 @@ use ciguard::{
     admission::{Endpoint, decide, decide_in_place, parse},
     policy::load,
 };
+use ciguard::{
+    json,
+    value::{Map, Value},
+};
 use proptest::prelude::*;
-use serde_json::{Map, Value, json};
 use webhook_support::{as_apiserver_sends, review};
 
 const FIELDS: [&str; 3] = ["seccompProfile", "appArmorProfile", "seLinuxOptions"];
@@ -179,14 +182,14 @@ fn mutate(policy: &ValidPolicy, pod: &Value, uid: &str) -> (Value, Value) {
     assert!(decision.allowed(), "{decision:?}");
     // The server renders the request's object in place: the same answer.
     assert_eq!(decide_in_place(Endpoint::Mutate, policy, &mut request), decision);
-    let patch = serde_json::to_value(&decision.patch).unwrap();
-    let mut out = pod.clone();
+    let patch = ciguard::value::to_value(&decision.patch).unwrap();
+    let mut out = serde_json::Value::from(pod.clone());
     json_patch::patch(
         &mut out,
-        &serde_json::from_value::<json_patch::Patch>(patch.clone()).unwrap(),
+        &ciguard::value::from_value::<json_patch::Patch>(patch.clone()).unwrap(),
     )
     .unwrap();
-    (out, patch)
+    (out.into(), patch)
 }
 
 fn effective<'a>(pod: &'a Value, c: &'a Value, field: &str) -> Option<&'a Value> {

@@ -22,9 +22,9 @@ use std::{
     process::Command,
 };
 
+use ciguard::{json, value::Value};
 use common::ciguard;
 use rstest::rstest;
-use serde_json::{Value, json};
 
 const CHART: &str = "charts/ciguard";
 const NAMESPACE: &str = "ciguard-system";
@@ -280,7 +280,7 @@ fn chart_refuses_bad_values(#[case] values: Value, #[case] message: &str) {
 /// `CIGUARD_UPDATE_CHART_SCHEMA=1` the test writes them instead.
 #[test]
 fn values_schema_embeds_the_policy_schema() {
-    let mut policy = ciguard::policy::schema();
+    let mut policy = Value::from(ciguard::policy::schema());
     let defs = policy.as_object_mut().unwrap().remove("$defs").unwrap();
     policy.as_object_mut().unwrap().remove("$schema");
     let path = repo("charts/ciguard/values.schema.json");

@@ -30,7 +30,7 @@ fn text_table_over_all_ci_systems() {
 #[test]
 fn json_over_all_ci_systems() {
     let out = stdout_of(audit().args(["-o", "json", "mixed.yaml"]), 1);
-    let value: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let value: ciguard::value::Value = serde_json::from_str(&out).unwrap();
     insta::assert_json_snapshot!(value);
     // One object on one line, in the SPEC's key order.
     assert_eq!(out.lines().count(), 1);
@@ -58,7 +58,7 @@ fn auto_policy_over_all_ci_systems() {
         ]),
         0,
     );
-    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let value: ciguard::value::Value = serde_json::from_str(&json).unwrap();
     insta::assert_json_snapshot!(value);
 }
 
@@ -170,7 +170,7 @@ fn a_large_json_list_on_stdin_counts_every_item() {
         pods.join(",")
     );
     let out = stdout_of(audit().args(["-o", "json", "-"]).write_stdin(list), 0);
-    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let report: ciguard::value::Value = serde_json::from_str(&out).unwrap();
     let groups = report["groups"].as_array().unwrap();
     let pods: Vec<(&str, u64)> = groups
         .iter()

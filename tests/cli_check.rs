@@ -63,7 +63,7 @@ fn json_output_snapshot() {
         ])
         .assert()
         .code(1);
-    let value: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let value: ciguard::value::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     insta::assert_json_snapshot!(value);
 }
 
@@ -285,7 +285,7 @@ fn an_error_inside_a_streamed_list_comes_after_the_results_before_it() {
         .write_stdin(kubectl_list(100, "7"))
         .assert()
         .code(2);
-    let value: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let value: ciguard::value::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(value["results"].as_array().unwrap().len(), 100);
     assert_eq!(value["results"][99]["name"], "p99");
 }

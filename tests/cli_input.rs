@@ -20,9 +20,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+use ciguard::value::Value;
 use common::ciguard;
 use rstest::rstest;
-use serde_json::Value;
 
 /// Runs the binary with these arguments (from the repository root).
 fn run(args: &[&str]) -> Output {

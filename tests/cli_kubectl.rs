@@ -100,7 +100,7 @@ fn check_and_audit_take_filename() {
         .args(["audit", "-o", "json", "-R", "-f", &s(dir.path())])
         .output()
         .unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report: ciguard::value::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["groups"][0]["pods"], 3);
 }
 

@@ -184,7 +184,7 @@ fn plain_numbers_are_read(#[case] field: &str, #[case] want: i64) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let pod: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pod: ciguard::value::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(pod["spec"]["containers"][0]["securityContext"]["runAsUser"], want);
 }
 
@@ -201,8 +201,8 @@ fn finding_codes() {
 fn schema_is_the_committed_one_and_describes_the_policy() {
     let out = ciguard().arg("schema").output().unwrap();
     assert!(out.status.success());
-    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let committed: serde_json::Value = serde_json::from_str(
+    let printed: ciguard::value::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let committed: ciguard::value::Value = serde_json::from_str(
         &std::fs::read_to_string(format!(
             "{}/schema/policy.schema.json",
             env!("CARGO_MANIFEST_DIR")

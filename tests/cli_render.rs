@@ -45,13 +45,13 @@ fn json_output_is_one_object_or_a_list() {
         .args(["render", "-o", "json", "examples/woodpecker/step-pod.yaml"])
         .output()
         .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&one.stdout).unwrap();
+    let v: ciguard::value::Value = serde_json::from_slice(&one.stdout).unwrap();
     assert_eq!(v["kind"], "Pod");
     let many = ciguard()
         .args(["render", "-o", "json", "tests/data/render/multi.yaml"])
         .output()
         .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&many.stdout).unwrap();
+    let v: ciguard::value::Value = serde_json::from_slice(&many.stdout).unwrap();
     assert_eq!(v["kind"], "List");
     assert_eq!(v["items"].as_array().unwrap().len(), 3);
 }

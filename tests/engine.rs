@@ -10,9 +10,9 @@
 
 mod common;
 
+use ciguard::{json, value::Value};
 use common::{container, effective, policy, render};
 use rstest::rstest;
-use serde_json::{Value, json};
 
 /// A GitLab-Runner-shaped pod whose build container asks for `job` (a securityContext).
 fn gitlab_pod(job: Value) -> Value {
@@ -457,10 +457,10 @@ fn patch_applied_to_input_gives_output() {
         let pod = common::example(path);
         let r = render(&ciguard::ValidPolicy::builtin(), &pod);
         let patch: json_patch::Patch =
-            serde_json::from_value(serde_json::to_value(&r.patch).unwrap()).unwrap();
-        let mut doc = pod.clone();
+            ciguard::value::from_value(ciguard::value::to_value(&r.patch).unwrap()).unwrap();
+        let mut doc = serde_json::Value::from(pod.clone());
         json_patch::patch(&mut doc, &patch).unwrap();
-        assert_eq!(doc, r.object, "{path}");
+        assert_eq!(Value::from(doc), r.object, "{path}");
     }
 }
 

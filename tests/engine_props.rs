@@ -11,8 +11,11 @@
 mod common;
 
 use ciguard::{ValidPolicy, merge::render, policy::Preset};
+use ciguard::{
+    json,
+    value::{Map, Value},
+};
 use proptest::prelude::*;
-use serde_json::{Map, Value, json};
 
 /// The number of cases: `PROPTEST_CASES` when set (for long runs), else `default`.
 fn cases(default: u32) -> u32 {
@@ -318,7 +321,7 @@ proptest! {
         prop_assert!(
             twice.object == once.object,
             "second render changed {}\npolicy: {}\ninput: {}",
-            serde_json::to_string(&json_patch::diff(&once.object, &twice.object)).unwrap(),
+            serde_json::to_string(&json_patch::diff(&once.object.clone().into(), &twice.object.clone().into())).unwrap(),
             serde_json::to_string(&policy.policy.spec).unwrap(),
             serde_json::to_string(&pod["spec"]["securityContext"]).unwrap() + " / "
                 + &serde_json::to_string(&pod["spec"]["containers"].as_array().unwrap().iter().map(|c| &c["securityContext"]).collect::<Vec<_>>()).unwrap()
@@ -334,10 +337,10 @@ proptest! {
     #[test]
     fn the_patch_reproduces_the_output(policy in policy_strategy(), pod in pod_strategy()) {
         let r = render(&policy, &pod).unwrap();
-        let patch: json_patch::Patch = serde_json::from_value(serde_json::to_value(&r.patch).unwrap()).unwrap();
-        let mut doc = pod.clone();
+        let patch: json_patch::Patch = ciguard::value::from_value(ciguard::value::to_value(&r.patch).unwrap()).unwrap();
+        let mut doc = serde_json::Value::from(pod.clone());
         json_patch::patch(&mut doc, &patch).unwrap();
-        prop_assert_eq!(doc, r.object);
+        prop_assert_eq!(Value::from(doc), r.object);
     }
 }
 

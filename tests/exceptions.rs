@@ -17,10 +17,13 @@ use ciguard::{
     merge::{Origin, render},
     policy::ContainerKind,
 };
+use ciguard::{
+    json,
+    value::{Map, Value},
+};
 use common::ciguard;
 use proptest::prelude::*;
 use rstest::rstest;
-use serde_json::{Map, Value, json};
 
 const DIND_POLICY: &str = "examples/policies/gitlab-runner-dind.yaml";
 const DIND_POD: &str = "docs/examples/gitlab-dind-pod.yaml";
@@ -218,13 +221,13 @@ fn explain_names_the_exception() {
 
 // Pod Security at the evaluator: exempted containers leave only their checks.
 mod pod_security {
+    use ciguard::json;
     use ciguard::pss::{Exemptions, LevelVersion, evaluate, evaluate_exempting};
     use k8s_openapi::api::core::v1::Pod;
     use rstest::rstest;
-    use serde_json::json;
 
-    fn pod(v: serde_json::Value) -> Pod {
-        serde_json::from_value(v).unwrap()
+    fn pod(v: ciguard::value::Value) -> Pod {
+        ciguard::value::from_value(v).unwrap()
     }
 
     fn exempt(pairs: &[(&str, &str)]) -> Exemptions {
@@ -241,7 +244,7 @@ mod pod_security {
     // Exempt: allowed.
     #[case::exempt_container(
         json!({"metadata": {}, "spec": {"containers": [
-            {"name": "a", "securityContext": serde_json::from_str::<serde_json::Value>(GOOD).unwrap()},
+            {"name": "a", "securityContext": serde_json::from_str::<ciguard::value::Value>(GOOD).unwrap()},
             {"name": "d", "securityContext": {"privileged": true, "runAsNonRoot": true, "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}}]}}),
         &[("privileged", "d"), ("allowPrivilegeEscalation", "d")][..],
         ""
@@ -283,7 +286,7 @@ mod pod_security {
         "forbidden AppArmor profile (annotation must not set AppArmor profile type to \"container.apparmor.security.beta.kubernetes.io/a=\"unconfined\"\")"
     )]
     fn baseline_with_exemptions(
-        #[case] p: serde_json::Value,
+        #[case] p: ciguard::value::Value,
         #[case] exemptions: &[(&str, &str)],
         #[case] expected: &str,
     ) {

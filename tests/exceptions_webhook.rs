@@ -17,7 +17,7 @@ use ciguard::{
     ValidPolicy,
     admission::{Decision, Endpoint, decide, parse},
 };
-use serde_json::{Value, json};
+use ciguard::{json, value::Value};
 use webhook_support::review;
 
 fn policy() -> ValidPolicy {
@@ -39,10 +39,10 @@ fn admit(endpoint: Endpoint, operation: &str, pod: &Value, old: Option<&Value>) 
 
 fn patched(pod: &Value, decision: &Decision) -> Value {
     let patch: json_patch::Patch =
-        serde_json::from_value(serde_json::to_value(&decision.patch).unwrap()).unwrap();
-    let mut out = pod.clone();
+        ciguard::value::from_value(ciguard::value::to_value(&decision.patch).unwrap()).unwrap();
+    let mut out = serde_json::Value::from(pod.clone());
     json_patch::patch(&mut out, &patch).unwrap();
-    out
+    out.into()
 }
 
 #[test]

@@ -21,8 +21,8 @@ use ciguard::{
     ValidPolicy,
     merge::{Rendered, WarningCode},
 };
+use ciguard::{json, value::Value};
 use common::{container, effective, render};
-use serde_json::{Value, json};
 
 /// `[runners.kubernetes]` settings → a policy, through the importer.
 fn import(kube: &str) -> (ValidPolicy, Vec<String>) {
@@ -57,7 +57,7 @@ fn gitlab_pod(name: &str, job_user: &str) -> Value {
             .unwrap();
         svc["name"] = json!(name);
     }
-    let mut ctx = serde_json::Map::new();
+    let mut ctx = ciguard::value::Map::new();
     let (uid, gid) = job_user.split_once(':').unwrap_or((job_user, ""));
     for (field, id) in [("runAsUser", uid), ("runAsGroup", gid)] {
         if !id.is_empty() {
@@ -619,7 +619,7 @@ fn contexts() -> Vec<Context> {
 
 /// The fields GitLab's tests compare, with `capabilities` lists as sets.
 fn normalized(ctx: &Value) -> Value {
-    let mut out = serde_json::Map::new();
+    let mut out = ciguard::value::Map::new();
     for (k, v) in ctx.as_object().into_iter().flatten() {
         if k == "capabilities" {
             for (list, names) in v.as_object().into_iter().flatten() {

@@ -25,8 +25,8 @@ use ciguard::{
     admission::{AppState, Audit, router},
     merge::WarningCode,
 };
+use ciguard::{json, value::Value};
 use common::{ciguard, effective, policy, render};
-use serde_json::{Value, json};
 use tower::ServiceExt;
 
 const POLICY: &str = "tests/data/fidelity/override-policy.yaml";

@@ -19,8 +19,11 @@ mod common;
 use std::collections::BTreeMap;
 
 use ciguard::{ValidPolicy, import::woodpecker};
+use ciguard::{
+    json,
+    value::{Map, Value},
+};
 use common::render;
-use serde_json::{Map, Value, json};
 
 const NAME: &str = "wp-01he8bebctabr3kgk0qj36d2me-0";
 

@@ -12,9 +12,9 @@
 mod common;
 
 use ciguard::merge::WarningCode;
+use ciguard::{json, value::Value};
 use common::{container, effective, policy, render, spec};
 use rstest::rstest;
-use serde_json::{Value, json};
 
 fn pod(pod_spec: Value) -> Value {
     json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "job"}, "spec": pod_spec})
@@ -32,11 +32,11 @@ fn root_job() -> Value {
 /// Rendering twice changes nothing and gives no patch; the patch reproduces the output.
 fn stable(p: &ciguard::ValidPolicy, input: &Value) -> ciguard::merge::Rendered {
     let once = render(p, input);
-    let mut doc = input.clone();
+    let mut doc = serde_json::Value::from(input.clone());
     let patch: json_patch::Patch =
-        serde_json::from_value(serde_json::to_value(&once.patch).unwrap()).unwrap();
+        ciguard::value::from_value(ciguard::value::to_value(&once.patch).unwrap()).unwrap();
     json_patch::patch(&mut doc, &patch).unwrap();
-    assert_eq!(doc, once.object, "the patch reproduces the output");
+    assert_eq!(Value::from(doc), once.object, "the patch reproduces the output");
     let twice = render(p, &once.object);
     assert_eq!(twice.object, once.object, "render is idempotent");
     assert!(twice.patch.is_empty(), "{:?}", twice.patch);

@@ -11,9 +11,9 @@
 mod common;
 
 use ciguard::{import, pss};
+use ciguard::{json, value::Value};
 use common::{ciguard, effective, render};
 use rstest::rstest;
-use serde_json::{Value, json};
 
 /// Imports with the real binary and loads the printed policy.
 fn import_cli(args: &[&str]) -> ciguard::ValidPolicy {

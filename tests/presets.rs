@@ -16,6 +16,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
+use ciguard::value::Value;
 use ciguard::{
     ValidPolicy,
     policy::{ContainerKind, PodFacts, Preset, Role},
@@ -23,7 +24,6 @@ use ciguard::{
 };
 use rstest::rstest;
 use serde::Deserialize;
-use serde_json::Value;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -68,7 +68,7 @@ fn roles(policy: &ValidPolicy, pod: &Value) -> Vec<(String, Role)> {
 #[case::buildkite("buildkite", Preset::Buildkite)]
 fn every_container_of_every_example_in_its_role(#[case] system: &str, #[case] preset: Preset) {
     let data = common::example(&format!("tests/data/presets/{system}-roles.yaml"));
-    let cases: Vec<Expected> = serde_json::from_value(data).unwrap();
+    let cases: Vec<Expected> = ciguard::value::from_value(data).unwrap();
     let on_disk: Vec<String> = std::fs::read_dir(format!("{}/examples/{system}", env!("CARGO_MANIFEST_DIR")))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -192,7 +192,7 @@ fn lint_probes_every_role_of_the_table(#[case] preset: Preset) {
                 .split(' ')
                 .next()
                 .unwrap();
-            serde_json::from_value(serde_json::json!(role)).unwrap()
+            ciguard::value::from_value(ciguard::json!(role)).unwrap()
         })
         .collect();
     probed.sort();

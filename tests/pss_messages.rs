@@ -16,9 +16,9 @@ struct Pod {
 }
 
 fn pod(yaml: &str) -> Pod {
-    let value: serde_json::Value =
+    let value: ciguard::value::Value =
         serde_saphyr::from_str_with_options(yaml, ciguard::source::yaml_options()).unwrap();
-    serde_json::from_value(value).unwrap()
+    ciguard::value::from_value(value).unwrap()
 }
 
 /// `level:version => message`, one line per target.

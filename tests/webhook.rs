@@ -24,8 +24,8 @@ use ciguard::{
     merge,
     policy::load,
 };
+use ciguard::{json, value::Value};
 use rstest::rstest;
-use serde_json::{Value, json};
 use tower::ServiceExt;
 use webhook_support::*;
 

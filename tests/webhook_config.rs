@@ -30,7 +30,7 @@ fn run(args: &[&str]) -> String {
 }
 
 /// Deserializes strictly: a field the type does not know is an error.
-fn strict<T: DeserializeOwned>(doc: &serde_json::Value) -> T {
+fn strict<T: DeserializeOwned>(doc: &ciguard::value::Value) -> T {
     let mut unknown = Vec::new();
     let value = serde_ignored::deserialize(doc, |path| unknown.push(path.to_string())).unwrap();
     assert!(unknown.is_empty(), "unknown fields {unknown:?}");

@@ -11,6 +11,7 @@
 use std::{collections::BTreeMap, sync::Arc};
 
 use axum::{body::Body, http::Request};
+use ciguard::value::Value;
 use ciguard::{
     admission::{self, AppState, Audit},
     policy::set::PolicySet,
@@ -30,7 +31,6 @@ use k8s_openapi::{
     apimachinery::pkg::apis::meta::v1::LabelSelector,
 };
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 use tower::ServiceExt;
 
 const BASE: &str = "deploy/base";
@@ -39,7 +39,7 @@ const NAMESPACE: &str = "ciguard-system";
 /// Deserializes strictly: a field the type does not know is an error.
 fn strict<T: DeserializeOwned>(doc: &Document) -> T {
     let mut unknown = Vec::new();
-    let value: T = serde_ignored::deserialize(doc.object.clone(), |path| unknown.push(path.to_string()))
+    let value: T = serde_ignored::deserialize(&doc.object, |path| unknown.push(path.to_string()))
         .unwrap_or_else(|e| panic!("{}#{}: {e}", doc.source, doc.index));
     assert!(
         unknown.is_empty(),
@@ -258,7 +258,7 @@ fn the_deployment_passes_restricted_and_mounts_what_it_reloads() {
 
 /// The policies of a ConfigMap, as `serve --policy-dir` loads its mount.
 fn policies(m: &Manifests, configmap: &str) -> PolicySet {
-    let configmap: ConfigMap = serde_json::from_value(m.named("ConfigMap", configmap).clone()).unwrap();
+    let configmap: ConfigMap = ciguard::value::from_value(m.named("ConfigMap", configmap).clone()).unwrap();
     let files: Vec<_> = configmap
         .data
         .unwrap()

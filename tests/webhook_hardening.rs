@@ -14,7 +14,7 @@ mod webhook_support;
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use ciguard::{json, value::Value};
 use webhook_support::*;
 
 const POLICY: &str = r#"

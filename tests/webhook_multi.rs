@@ -12,8 +12,8 @@ mod webhook_support;
 
 use std::time::Duration;
 
+use ciguard::value::Value;
 use ciguard::{merge, policy::load};
-use serde_json::Value;
 use webhook_support::*;
 
 const WAIT: Duration = Duration::from_secs(15);

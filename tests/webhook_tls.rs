@@ -18,8 +18,8 @@ use std::{
     time::Duration,
 };
 
+use ciguard::value::Value;
 use ciguard::{merge, policy::load};
-use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use webhook_support::*;
 

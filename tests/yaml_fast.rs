@@ -10,8 +10,8 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use ciguard::source::{self, yaml_documents_fast, yaml_documents_saphyr};
+use ciguard::value::Value;
 use proptest::prelude::*;
-use serde_json::Value;
 
 /// Serialized with key order, so that a difference in order is a difference.
 fn text_of(docs: &[Value]) -> String {

@@ -8,6 +8,7 @@
 use std::sync::OnceLock;
 
 use base64::Engine as _;
+use ciguard::value::Value;
 use ciguard::{
     ValidPolicy,
     admission::{self, Endpoint},
@@ -15,7 +16,6 @@ use ciguard::{
     policy::load,
     workload,
 };
-use serde_json::Value;
 
 /// What a target does with one input.
 pub type Target = fn(&[u8]);
@@ -208,7 +208,7 @@ pub fn admission(data: &[u8]) {
             .unwrap_or_else(|e| panic!("patch is not standard base64: {e}"));
         let ops: json_patch::Patch =
             serde_json::from_slice(&raw).unwrap_or_else(|e| panic!("patch is not RFC 6902: {e}"));
-        let mut patched = object.value().clone();
+        let mut patched = serde_json::Value::from(object.value().clone());
         if let Err(e) = json_patch::patch(&mut patched, &ops) {
             panic!("the answer's patch does not apply to request.object: {e}");
         }
@@ -263,12 +263,13 @@ pub fn assert_patch_reproduces(input: &Value, patch: &[PatchOp], expected: &Valu
     let ops = serde_json::to_value(patch).unwrap_or_else(|e| panic!("patch does not serialize: {e}"));
     let ops: json_patch::Patch =
         serde_json::from_value(ops).unwrap_or_else(|e| panic!("patch is not RFC 6902: {e}"));
-    let mut patched = input.clone();
+    let mut patched = serde_json::Value::from(input.clone());
     if let Err(e) = json_patch::patch(&mut patched, &ops) {
         panic!("patch does not apply to its input: {e}\npatch: {ops:?}");
     }
     assert_eq!(
-        &patched, expected,
+        &Value::from(patched),
+        expected,
         "the patch does not produce the rendered object"
     );
 }

@@ -355,8 +355,8 @@ mod tests {
     fn lines_are_written_exactly() {
         use std::{borrow::Cow, sync::Arc};
 
+        use crate::json;
         use kube_core::admission::Operation;
-        use serde_json::json;
 
         use crate::merge::{FieldRef, Layer, List, Origin, Scope};
 
@@ -423,13 +423,13 @@ mod tests {
         };
         let mut line = Vec::new();
         record.write(&mut line).unwrap();
-        let value: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        let value: crate::value::Value = serde_json::from_slice(&line).unwrap();
         assert_eq!(value["namespace"], "ci");
         assert_eq!(value["allowed"], true);
         assert_eq!(value["dryRun"], false);
         assert_eq!(value["changes"], json!([]));
         assert_eq!(value["warnings"], json!([]));
-        assert_eq!(value["message"], serde_json::Value::Null);
+        assert_eq!(value["message"], crate::value::Value::Null);
     }
 
     #[test]

@@ -1,10 +1,9 @@
 //! The object of an admission request, read once from the request body.
 //!
-//! The object is read into a `serde_json::Value` (key order kept, every field), except
+//! The object is read into a [`Value`] (key order kept, every field), except
 //! `metadata.managedFields`: the API server's field-ownership records are often a third
-//! of a pod, nothing in ciguard reads them, and building them as values (an
-//! order-keeping map per object, every key hashed) was a large share of a request's
-//! cost. They are kept as their JSON text, checked to be JSON, and written back in their
+//! of a pod, nothing in ciguard reads them, and building them as values was a large share
+//! of a request's cost. They are kept as their JSON text, checked to be JSON, and written back in their
 //! place when the object is serialized.
 
 use std::borrow::Cow;
@@ -16,7 +15,9 @@ use serde::{
     de::{self, DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor},
     ser::SerializeMap,
 };
-use serde_json::{Map, Value, value::RawValue};
+use serde_json::value::RawValue;
+
+use crate::value::{Map, Value};
 
 use crate::workload;
 
@@ -225,7 +226,7 @@ impl Resource for RawObject {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use crate::json;
 
     use super::*;
 
@@ -287,10 +288,10 @@ mod tests {
             json!(-1),
             json!(1.5),
         ] {
-            let object: RawObject = serde_json::from_value(v.clone()).unwrap();
+            let object: RawObject = crate::value::from_value(v.clone()).unwrap();
             assert_eq!(object.value(), &v);
         }
-        let bad = serde_json::from_value::<RawObject>(json!({"metadata": [1]})).unwrap_err();
+        let bad = crate::value::from_value::<RawObject>(json!({"metadata": [1]})).unwrap_err();
         assert!(bad.to_string().starts_with("metadata: "), "{bad}");
     }
 
@@ -298,8 +299,8 @@ mod tests {
     #[test]
     fn reads_from_values() {
         let v = json!({"metadata": {"name": "p", "managedFields": [{"manager": "m"}]}});
-        let object: RawObject = serde_json::from_value(v.clone()).unwrap();
-        assert_eq!(serde_json::to_value(&object).unwrap(), v);
+        let object: RawObject = crate::value::from_value(v.clone()).unwrap();
+        assert_eq!(crate::value::to_value(&object).unwrap(), v);
         assert_eq!(object.meta().name.as_deref(), Some("p"));
     }
 }

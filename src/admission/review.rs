@@ -15,11 +15,11 @@
 
 use std::sync::Arc;
 
+use crate::value::Value;
 use kube_core::{
     GroupVersionKind,
     admission::{AdmissionRequest, AdmissionReview, Operation},
 };
-use serde_json::Value;
 
 pub use super::object::RawObject;
 use super::{
@@ -421,7 +421,7 @@ fn render_ephemeral(
     no_roles.workdir_init.enabled = false;
     // Exceptions are for the job's containers by role; a debug container has none.
     no_roles.exceptions.clear();
-    let pod = serde_json::json!({
+    let pod = crate::json!({
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": object.get("metadata").cloned().unwrap_or_default(),
@@ -711,11 +711,11 @@ const RESPONSE_PREFIX: &str =
 
 #[cfg(test)]
 mod tests {
+    use crate::json;
     use base64::Engine as _;
     use kube_core::{Resource, admission::AdmissionResponse};
     use rstest::rstest;
     use serde::de::Error as _;
-    use serde_json::json;
 
     use super::*;
 
@@ -741,7 +741,7 @@ mod tests {
         if !decision.warning_items.is_empty() {
             response.warnings = Some(decision.client_warnings());
         }
-        let mut review = serde_json::to_value(response.into_review())?;
+        let mut review = crate::value::to_value(&response.into_review())?;
         if let (Some(patch), Some(r)) = (patch, review.get_mut("response").and_then(Value::as_object_mut)) {
             let encoded = base64::engine::general_purpose::STANDARD.encode(patch);
             r.insert("patch".into(), Value::String(encoded));
@@ -750,7 +750,7 @@ mod tests {
     }
 
     fn raw(value: Value) -> RawObject {
-        serde_json::from_value(value).unwrap()
+        crate::value::from_value(value).unwrap()
     }
 
     fn pod(images: &[(&str, &str)]) -> Value {
@@ -836,7 +836,7 @@ mod tests {
         let object = raw(value.clone());
         assert_eq!(object.value(), &value);
         assert_eq!(object.meta().name.as_deref(), Some("p"));
-        let bad: Result<RawObject, _> = serde_json::from_value(json!({"metadata": {"name": 1}}));
+        let bad: Result<RawObject, _> = crate::value::from_value(json!({"metadata": {"name": 1}}));
         assert!(bad.unwrap_err().to_string().starts_with("metadata: "));
     }
 

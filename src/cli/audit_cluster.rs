@@ -2,6 +2,7 @@
 //! field's Kubernetes client, over rustls), page by page, as `kubectl get pods` does.
 
 use anyhow::Context;
+use ciguard::value::Value;
 use ciguard::workload::Document;
 use k8s_openapi::api::core::v1::Pod;
 use kube::{
@@ -9,7 +10,6 @@ use kube::{
     api::{ApiResource, DynamicObject, ListParams},
     config::{KubeConfigOptions, Kubeconfig},
 };
-use serde_json::Value;
 
 /// Where `audit --cluster` reads pods.
 #[derive(Debug, clap::Args)]
@@ -108,7 +108,7 @@ fn document(item: DynamicObject, index: usize) -> anyhow::Result<Document> {
         item.metadata.namespace.as_deref().unwrap_or(""),
         item.metadata.name.as_deref().unwrap_or("")
     );
-    let mut object = serde_json::to_value(&item).context("failed to read a listed pod")?;
+    let mut object = ciguard::value::to_value(&item).context("failed to read a listed pod")?;
     if let Value::Object(map) = &mut object {
         map.insert("apiVersion".into(), "v1".into());
         map.insert("kind".into(), "Pod".into());

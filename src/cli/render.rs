@@ -3,12 +3,12 @@
 use std::io::Write;
 
 use anyhow::Context;
+use ciguard::json;
 use ciguard::{
     merge::{self, Rendered},
     policy::{Choice, Preset},
     workload::{self, Document},
 };
-use serde_json::json;
 
 use super::Outcome;
 
@@ -124,8 +124,13 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
 }
 
 /// `kubectl -o name`'s spelling: `pod/build`, `deployment.apps/web`, `job.batch/x`.
-fn kubectl_name(object: &serde_json::Value) -> String {
-    let field = |key: &str| object.get(key).and_then(serde_json::Value::as_str).unwrap_or("");
+fn kubectl_name(object: &ciguard::value::Value) -> String {
+    let field = |key: &str| {
+        object
+            .get(key)
+            .and_then(ciguard::value::Value::as_str)
+            .unwrap_or("")
+    };
     let kind = field("kind").to_ascii_lowercase();
     let group = field("apiVersion")
         .rsplit_once('/')
@@ -133,7 +138,7 @@ fn kubectl_name(object: &serde_json::Value) -> String {
         .unwrap_or("");
     let name = object
         .pointer("/metadata/name")
-        .and_then(serde_json::Value::as_str)
+        .and_then(ciguard::value::Value::as_str)
         .unwrap_or("");
     if group.is_empty() {
         format!("{kind}/{name}")
@@ -144,7 +149,7 @@ fn kubectl_name(object: &serde_json::Value) -> String {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use ciguard::json;
 
     use super::kubectl_name;
 

@@ -17,7 +17,10 @@
 
 use std::{collections::BTreeMap, ops::Range};
 
-use serde_json::{Map, Value, json};
+use crate::{
+    json,
+    value::{Map, Value},
+};
 
 use super::{ImportError, Imported, finish};
 use crate::policy::allowlist::MAX_ID;

@@ -5,7 +5,7 @@
 pub mod gitlab;
 pub mod woodpecker;
 
-use serde_json::{Map, Value};
+use crate::value::{Map, Value};
 
 use crate::{
     merge::fields,
@@ -92,7 +92,7 @@ pub fn split_levels(ctx: &Map<String, Value>) -> (Map<String, Value>, Map<String
 /// setting is (`location`, e.g. `config.toml:7:5: runners.kubernetes.….fs_group` or the
 /// variable name), not in the generated policy. `level` is `pod` or `containers`.
 pub(crate) fn check_field(location: &str, level: &str, name: &str, value: &Value) -> Result<(), ImportError> {
-    let doc = serde_json::json!({
+    let doc = crate::json!({
         "apiVersion": policy::API_VERSION,
         "kind": policy::KIND,
         "metadata": {"name": "check"},
@@ -129,7 +129,7 @@ pub(crate) fn finish(
     warnings: Vec<String>,
     source: String,
 ) -> Result<Imported, ImportError> {
-    let doc = serde_json::json!({
+    let doc = crate::json!({
         "apiVersion": policy::API_VERSION,
         "kind": policy::KIND,
         "metadata": {"name": name},

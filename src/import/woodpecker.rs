@@ -19,7 +19,10 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Map, Value, json};
+use crate::{
+    json,
+    value::{Map, Value},
+};
 
 use super::{ImportError, Imported, finish, split_levels};
 

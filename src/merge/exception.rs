@@ -6,16 +6,13 @@
 
 use std::borrow::Cow;
 
-use serde_json::{Map, Value};
+use crate::value::{Map, Value};
 
 use super::{
     Origin,
     fields::{self, Candidate, Candidates},
 };
-use crate::{
-    json::Members,
-    policy::{Role, exception::ValidException},
-};
+use crate::policy::{Role, exception::ValidException};
 
 /// Whether a container of `role` inherits the job's pod-level `field` (the helper never
 /// inherits the job's user and group).
@@ -41,10 +38,10 @@ pub(super) fn grant<'a>(
         return;
     }
     let requested = if field == "capabilities.add" {
-        job.member("capabilities").and_then(|c| c.member("add"))
+        job.get("capabilities").and_then(|c| c.get("add"))
     } else {
-        job.member(field)
-            .or_else(|| inherits(role, field).then(|| job_pod.member(field)).flatten())
+        job.get(field)
+            .or_else(|| inherits(role, field).then(|| job_pod.get(field)).flatten())
     };
     let Some(requested) = requested.filter(|v| !v.is_null()) else {
         return;

@@ -7,13 +7,10 @@
 
 use std::borrow::Cow;
 
-use serde_json::{Map, Value};
+use crate::value::{Map, Value};
 
 use super::layer::{Layer, Origin, Scope};
-use crate::{
-    json::Members,
-    policy::{Contexts, Role, ValidPolicy},
-};
+use crate::policy::{Contexts, Role, ValidPolicy};
 
 /// Where a field lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -352,12 +349,12 @@ pub(crate) fn pod_candidates<'a>(
     let mut c = Candidates::default();
     c.push(
         Origin::new(Layer::Default, Scope::Pod),
-        policy.pod.default.member(field),
+        policy.pod.default.get(field),
     );
-    c.push(Origin::new(Layer::Job, Scope::Pod), job_pod.member(field));
+    c.push(Origin::new(Layer::Job, Scope::Pod), job_pod.get(field));
     c.push(
         Origin::new(Layer::Enforced, Scope::Pod),
-        policy.pod.enforced.member(field),
+        policy.pod.enforced.get(field),
     );
     c
 }
@@ -372,19 +369,19 @@ pub(crate) fn container_candidates<'a>(
 ) -> Candidates<'a> {
     let mut c = Candidates::default();
     for (origin, ctx) in container_layers(policy, role) {
-        c.push(origin, ctx.member(field));
+        c.push(origin, ctx.get(field));
     }
     c.push(
         Origin::new(Layer::Job, Scope::Containers),
-        job_container.member(field),
+        job_container.get(field),
     );
     if is_shared(field) {
         c.push(
             Origin::new(Layer::Default, Scope::Pod),
-            policy.pod.default.member(field),
+            policy.pod.default.get(field),
         );
         // The helper never inherits the job's user/group; a service does unless its role sets one.
-        let role_sets = |ctx: &Contexts| ctx.default.has_member(field) || ctx.enforced.has_member(field);
+        let role_sets = |ctx: &Contexts| ctx.default.contains_key(field) || ctx.enforced.contains_key(field);
         let inherits = !is_job_identity(field)
             || match role {
                 Role::Helper => false,
@@ -392,11 +389,11 @@ pub(crate) fn container_candidates<'a>(
                 _ => true,
             };
         if inherits {
-            c.push(Origin::new(Layer::Job, Scope::Pod), job_pod.member(field));
+            c.push(Origin::new(Layer::Job, Scope::Pod), job_pod.get(field));
         }
         c.push(
             Origin::new(Layer::Enforced, Scope::Pod),
-            policy.pod.enforced.member(field),
+            policy.pod.enforced.get(field),
         );
     }
     c
@@ -404,7 +401,7 @@ pub(crate) fn container_candidates<'a>(
 
 /// `capabilities.drop` of one context.
 fn drops(ctx: &Map<String, Value>) -> Option<&Vec<Value>> {
-    ctx.member("capabilities")?.member("drop")?.as_array()
+    ctx.get("capabilities")?.get("drop")?.as_array()
 }
 
 /// The union of `capabilities.drop` over every layer, and the origin of the highest
@@ -453,7 +450,7 @@ pub(crate) fn add_candidates<'a>(
     job_container: &'a Map<String, Value>,
 ) -> Candidates<'a> {
     fn add(ctx: &Map<String, Value>) -> Option<&Value> {
-        ctx.member("capabilities")?.member("add")
+        ctx.get("capabilities")?.get("add")
     }
     let mut c = Candidates::default();
     for (origin, ctx) in container_layers(policy, role) {

@@ -2,8 +2,8 @@
 
 use std::{borrow::Cow, fmt, sync::Arc};
 
+use crate::value::Value;
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::policy::Role;
 

@@ -17,8 +17,8 @@ mod writer;
 
 use std::{borrow::Cow, sync::Arc};
 
+use crate::value::{Map, Value};
 use serde::Serialize;
-use serde_json::{Map, Value};
 
 pub use layer::{Change, FieldRef, Layer, List, Origin, Provenance, Scope};
 pub use writer::PatchOp;
@@ -28,7 +28,6 @@ use self::{
     writer::{Target, Writer},
 };
 use crate::{
-    json::Members,
     policy::{ContainerKind, OnViolation, PodFacts, Role, ValidPolicy},
     pss::{self, Evaluation, Level},
     workload::{self, WorkloadKind},
@@ -266,7 +265,7 @@ pub enum PodSecurity {
 /// "#,
 ///     "team.yaml",
 /// )?;
-/// let job = serde_json::json!({
+/// let job = ciguard::json!({
 ///     "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "job"},
 ///     "spec": {"containers": [{"name": "build", "image": "alpine"}]}
 /// });
@@ -274,7 +273,7 @@ pub enum PodSecurity {
 /// assert_eq!(rendered.object["spec"]["securityContext"]["runAsUser"], 1000);
 /// assert!(rendered.denial.is_none());
 ///
-/// let root = serde_json::json!({
+/// let root = ciguard::json!({
 ///     "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "root"},
 ///     "spec": {"containers": [{"name": "build", "image": "alpine", "securityContext": {"runAsUser": 0}}]}
 /// });
@@ -323,7 +322,7 @@ pub fn render_owned_with(
 fn render_error(object: &Value, pointer: String, message: &str) -> RenderError {
     RenderError {
         kind: object
-            .member("kind")
+            .get("kind")
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string(),
@@ -371,11 +370,11 @@ impl JobInput {
         let labels = workload::pod_labels(object, kind);
         let pod_facts = PodFacts::new(&labels, workload::at(object, kind.spec_path()));
         let empty = Map::new();
-        let pod = context_of(spec.member("securityContext"), &empty)
+        let pod = context_of(spec.get("securityContext"), &empty)
             .ok_or_else(|| err(format!("{spec_ptr}/securityContext"), "expected an object"))?;
         let mut containers = Vec::new();
         for list in [List::InitContainers, List::Containers] {
-            let items = match spec.member(list.key()) {
+            let items = match spec.get(list.key()) {
                 None | Some(Value::Null) => continue,
                 Some(Value::Array(items)) => items,
                 Some(_) => {
@@ -391,16 +390,16 @@ impl JobInput {
                 let c = item
                     .as_object()
                     .ok_or_else(|| err(at(), "expected a container, an object"))?;
-                let name = c.member("name").and_then(Value::as_str).unwrap_or_default();
+                let name = c.get("name").and_then(Value::as_str).unwrap_or_default();
                 if list == List::InitContainers && name.starts_with(WORKDIR_INIT_PREFIX) {
                     continue;
                 }
-                let job = context_of(c.member("securityContext"), &empty)
+                let job = context_of(c.get("securityContext"), &empty)
                     .ok_or_else(|| err(format!("{}/securityContext", at()), "expected an object"))?;
                 let ckind = match list {
                     List::Containers => ContainerKind::Container,
                     List::InitContainers
-                        if c.member("restartPolicy").and_then(Value::as_str) == Some("Always") =>
+                        if c.get("restartPolicy").and_then(Value::as_str) == Some("Always") =>
                     {
                         ContainerKind::Sidecar
                     }
@@ -413,7 +412,7 @@ impl JobInput {
                     name: name.into(),
                     role,
                     image: c
-                        .member("image")
+                        .get("image")
                         .and_then(Value::as_str)
                         .unwrap_or_default()
                         .to_string(),
@@ -422,10 +421,10 @@ impl JobInput {
             }
         }
         Ok(JobInput {
-            host_users: spec.member(fields::HOST_USERS).cloned(),
+            host_users: spec.get(fields::HOST_USERS).cloned(),
             host_namespaces: ["hostNetwork", "hostPID", "hostIPC"]
                 .into_iter()
-                .filter(|k| spec.member(k) == Some(&Value::Bool(true)))
+                .filter(|k| spec.get(k) == Some(&Value::Bool(true)))
                 .collect(),
             pod: pod.clone(),
             containers,
@@ -456,7 +455,7 @@ fn render_input(
     let pod_effective = engine
         .w
         .spec()
-        .and_then(|s| s.member("securityContext"))
+        .and_then(|s| s.get("securityContext"))
         .cloned()
         .unwrap_or_default();
     let pod_effective = pod_effective.as_object().unwrap_or(&empty);
@@ -603,7 +602,7 @@ impl Engine<'_, '_> {
             .policy
             .containers
             .enforced
-            .member(field)
+            .get(field)
             .filter(|v| !v.is_null())
         else {
             return;
@@ -668,7 +667,7 @@ impl Engine<'_, '_> {
                 // Nothing to write or record when no layer sets the field and the pod
                 // does not have it (the output holds the job's context until the field
                 // is written: each is written once).
-                if winner.is_some() || job_pod.has_member(field) {
+                if winner.is_some() || job_pod.contains_key(field) {
                     let fref = FieldRef {
                         container: None,
                         field: Cow::Borrowed(field),
@@ -721,12 +720,12 @@ impl Engine<'_, '_> {
             field: Cow::Borrowed(field),
         };
         for (i, &field) in CONTAINER_FIELDS.iter().enumerate() {
-            let current = c.job.member(field);
+            let current = c.job.get(field);
             let desired = match cands[i].winner() {
                 None => {
                     if c.role == Role::Helper
                         && fields::is_job_identity(field)
-                        && pod_effective.has_member(field)
+                        && pod_effective.contains_key(field)
                     {
                         self.warnings.push(Warning {
                             code: WarningCode::HelperInheritsJobId,
@@ -750,8 +749,7 @@ impl Engine<'_, '_> {
                         }
                     ) =>
                 {
-                    if pod_effective.member(field) == Some(w.value.as_ref())
-                        && current != Some(w.value.as_ref())
+                    if pod_effective.get(field) == Some(w.value.as_ref()) && current != Some(w.value.as_ref())
                     {
                         None
                     } else {
@@ -765,7 +763,7 @@ impl Engine<'_, '_> {
                 self.w.put(fref(field), target, &[field], desired);
             }
         }
-        let capability = |key: &str| c.job.member("capabilities").and_then(|caps| caps.member(key));
+        let capability = |key: &str| c.job.get("capabilities").and_then(|caps| caps.get(key));
         let drop = fields::drop_union(self.policy, c.role, &c.job).map(|(list, o)| (Value::Array(list), o));
         if drop.is_some() || capability("drop").is_some() {
             self.w.put(
@@ -798,12 +796,12 @@ impl Engine<'_, '_> {
         let mut c = Candidates::default();
         c.push(
             Origin::new(Layer::Default, Scope::Pod),
-            self.policy.pod.default.member(field),
+            self.policy.pod.default.get(field),
         );
         c.push(Origin::new(Layer::Job, Scope::Pod), input.host_users.as_ref());
         c.push(
             Origin::new(Layer::Enforced, Scope::Pod),
-            self.policy.pod.enforced.member(field),
+            self.policy.pod.enforced.get(field),
         );
         c.absorb_echo(Scope::Pod);
         let host_namespaces = &input.host_namespaces;
@@ -903,7 +901,7 @@ impl Engine<'_, '_> {
             field: Cow::Owned(field),
         };
         if let Some(home) = &forced.home {
-            let item = serde_json::json!({"name": "HOME", "value": home});
+            let item = crate::json!({"name": "HOME", "value": home});
             self.w
                 .insert_named(fref("env[HOME]".into()), target, "env", item, Origin::ForcedUser);
         }
@@ -911,21 +909,21 @@ impl Engine<'_, '_> {
             let container = self
                 .w
                 .spec()
-                .and_then(|s| s.member(c.list.key()))
+                .and_then(|s| s.get(c.list.key()))
                 .and_then(|l| l.get(c.index));
             let taken = container
-                .and_then(|x| x.member("volumeMounts"))
+                .and_then(|x| x.get("volumeMounts"))
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
                 .any(|m| {
-                    m.member("name").and_then(Value::as_str) != Some(TMP_VOLUME)
-                        && m.member("mountPath")
+                    m.get("name").and_then(Value::as_str) != Some(TMP_VOLUME)
+                        && m.get("mountPath")
                             .and_then(Value::as_str)
                             .is_some_and(|p| p.trim_end_matches('/') == "/tmp")
                 });
             if !taken {
-                let item = serde_json::json!({"name": TMP_VOLUME, "mountPath": "/tmp"});
+                let item = crate::json!({"name": TMP_VOLUME, "mountPath": "/tmp"});
                 self.w.insert_named(
                     fref(format!("volumeMounts[{TMP_VOLUME}]")),
                     target,
@@ -944,7 +942,7 @@ impl Engine<'_, '_> {
             container: None,
             field: Cow::Owned(format!("volumes[{TMP_VOLUME}]")),
         };
-        let item = serde_json::json!({"name": TMP_VOLUME, "emptyDir": {}});
+        let item = crate::json!({"name": TMP_VOLUME, "emptyDir": {}});
         self.w
             .insert_named(fref, Target::Spec, "volumes", item, Origin::ForcedUser);
     }

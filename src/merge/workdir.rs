@@ -19,13 +19,13 @@
 //! plugin mounts the token into it; when it comes back so (reinvocation), it is kept as
 //! it is, so the second call returns no patch.
 
-use serde_json::{Map, Value, json};
+use crate::{
+    json,
+    value::{Map, Value},
+};
 
 use super::WORKDIR_INIT_PREFIX;
-use crate::{
-    json::Members,
-    policy::{Role, ValidPolicy},
-};
+use crate::policy::{Role, ValidPolicy};
 
 /// Fields of the policy's enforced contexts that the init container keeps its own: it
 /// must run as the job's user to create a directory the job can write.
@@ -65,18 +65,18 @@ fn strictly_inside(dir: &str, mount: &str) -> bool {
 }
 
 fn id(ctx: Option<&Value>, key: &str) -> Option<i64> {
-    ctx?.member(key)?.as_i64()
+    ctx?.get(key)?.as_i64()
 }
 
 /// The init containers the pod needs: (position among the other init containers, container).
 pub(crate) fn plan(policy: &ValidPolicy, spec: &Value) -> Vec<(usize, Value)> {
-    let pod_ctx = spec.member("securityContext");
+    let pod_ctx = spec.get("securityContext");
     let empty = Vec::new();
-    let list = |key: &str| spec.member(key).and_then(Value::as_array).unwrap_or(&empty);
+    let list = |key: &str| spec.get(key).and_then(Value::as_array).unwrap_or(&empty);
     let inits: Vec<&Value> = list("initContainers")
         .iter()
         .filter(|c| {
-            !c.member("name")
+            !c.get("name")
                 .and_then(Value::as_str)
                 .is_some_and(|n| n.starts_with(WORKDIR_INIT_PREFIX))
         })
@@ -88,35 +88,34 @@ pub(crate) fn plan(policy: &ValidPolicy, spec: &Value) -> Vec<(usize, Value)> {
         .chain(list("containers").iter().map(|c| (inits.len(), c)));
     let mut groups: Vec<Group> = Vec::new();
     for (position, c) in containers {
-        let ctx = c.member("securityContext");
+        let ctx = c.get("securityContext");
         let Some(uid) = id(ctx, "runAsUser").or_else(|| id(pod_ctx, "runAsUser")) else {
             continue;
         };
-        let Some(dir) = c.member("workingDir").and_then(Value::as_str) else {
+        let Some(dir) = c.get("workingDir").and_then(Value::as_str) else {
             continue;
         };
         if uid == 0 {
             continue;
         }
         let gid = id(ctx, "runAsGroup").or_else(|| id(pod_ctx, "runAsGroup"));
-        let profiles =
-            PROFILE_FIELDS.map(|f| ctx.and_then(|c| c.member(f)).filter(|v| !v.is_null()).cloned());
+        let profiles = PROFILE_FIELDS.map(|f| ctx.and_then(|c| c.get(f)).filter(|v| !v.is_null()).cloned());
         let mount = c
-            .member("volumeMounts")
+            .get("volumeMounts")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .filter(|m| m.member("readOnly") != Some(&Value::Bool(true)))
+            .filter(|m| m.get("readOnly") != Some(&Value::Bool(true)))
             .filter(|m| {
-                m.member("mountPath")
+                m.get("mountPath")
                     .and_then(Value::as_str)
                     .is_some_and(|p| strictly_inside(dir, p))
             })
-            .max_by_key(|m| m.member("mountPath").and_then(Value::as_str).map_or(0, str::len));
+            .max_by_key(|m| m.get("mountPath").and_then(Value::as_str).map_or(0, str::len));
         let Some(mount) = mount else { continue };
         let mut m = Map::new();
         for key in ["name", "mountPath", "subPath", "subPathExpr"] {
-            if let Some(v) = mount.member(key) {
+            if let Some(v) = mount.get(key) {
                 m.insert(key.into(), v.clone());
             }
         }
@@ -156,7 +155,7 @@ pub(crate) fn plan(policy: &ValidPolicy, spec: &Value) -> Vec<(usize, Value)> {
             let planned = container(policy, name, &g, pod_ctx);
             let existing = list("initContainers")
                 .iter()
-                .find(|c| c.member("name") == planned.member("name"));
+                .find(|c| c.get("name") == planned.get("name"));
             match existing {
                 Some(existing) if defaulted_from(existing, &planned) => (g.position, existing.clone()),
                 _ => (g.position, planned),
@@ -174,11 +173,11 @@ fn defaulted_from(existing: &Value, planned: &Value) -> bool {
     };
     let extra_ok = existing
         .iter()
-        .filter(|(k, _)| !planned.has_member(k))
+        .filter(|(k, _)| !planned.contains_key(k))
         .all(|(k, v)| DEFAULTED_FIELDS.contains(&k.as_str()) && v.is_string());
     let same = planned
         .iter()
-        .all(|(k, want)| match (k.as_str(), existing.member(k)) {
+        .all(|(k, want)| match (k.as_str(), existing.get(k)) {
             ("volumeMounts", Some(Value::Array(have))) => {
                 let want = want.as_array().map_or(&[][..], Vec::as_slice);
                 have.len() >= want.len()
@@ -194,9 +193,9 @@ fn defaulted_from(existing: &Value, planned: &Value) -> bool {
 /// The ServiceAccount admission plugin's token mount.
 fn is_token_mount(m: &Value) -> bool {
     let Some(m) = m.as_object() else { return false };
-    m.member("mountPath").and_then(Value::as_str) == Some(TOKEN_MOUNT_PATH)
-        && m.member("readOnly") == Some(&Value::Bool(true))
-        && m.member("name").is_some_and(Value::is_string)
+    m.get("mountPath").and_then(Value::as_str) == Some(TOKEN_MOUNT_PATH)
+        && m.get("readOnly") == Some(&Value::Bool(true))
+        && m.get("name").is_some_and(Value::is_string)
         && m.keys()
             .all(|k| ["name", "mountPath", "readOnly"].contains(&k.as_str()))
 }
@@ -212,7 +211,7 @@ fn container(policy: &ValidPolicy, name: String, g: &Group, pod_ctx: Option<&Val
     ctx.insert("readOnlyRootFilesystem".into(), json!(true));
     ctx.insert("capabilities".into(), json!({"drop": ["ALL"]}));
     for (field, own) in PROFILE_FIELDS.iter().zip(&g.profiles) {
-        let pod = pod_ctx.and_then(|p| p.member(field)).filter(|v| !v.is_null());
+        let pod = pod_ctx.and_then(|p| p.get(field)).filter(|v| !v.is_null());
         // The served containers' own, else the pod's (written out, so the container
         // says what it runs under); with none at all, seccomp RuntimeDefault.
         match own.as_ref().or(pod) {
@@ -233,7 +232,7 @@ fn container(policy: &ValidPolicy, name: String, g: &Group, pod_ctx: Option<&Val
         }
     }
     let resources = match &policy.workdir_init.resources {
-        Some(r) => serde_json::to_value(r).unwrap_or_default(),
+        Some(r) => crate::value::to_value(r).unwrap_or_default(),
         None => json!({
             "requests": {"cpu": "5m", "memory": "12Mi"},
             "limits": {"cpu": "5m", "memory": "12Mi"}

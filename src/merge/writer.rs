@@ -3,12 +3,11 @@
 
 use std::{borrow::Cow, sync::Arc};
 
+use crate::value::{Map, Value};
 use serde::Serialize;
-use serde_json::{Map, Value};
 
 use super::layer::{Change, FieldRef, List, Origin, Provenance};
 use crate::{
-    json::Members,
     source::escape,
     workload::{at, at_mut},
 };
@@ -78,7 +77,7 @@ enum Seg<'k> {
 fn get<'v>(mut v: &'v Value, segs: &[Seg<'_>]) -> Option<&'v Value> {
     for s in segs {
         v = match (s, v) {
-            (Seg::Key(k), Value::Object(m)) => m.member(k)?,
+            (Seg::Key(k), Value::Object(m)) => m.get(k)?,
             (Seg::Index(i), Value::Array(a)) => a.get(*i)?,
             _ => return None,
         };
@@ -189,10 +188,10 @@ impl<'o> Writer<'o> {
             }
             cur = match (*seg, cur) {
                 (Seg::Key(k), Value::Object(m)) => {
-                    if !m.has_member(k) {
+                    if !m.contains_key(k) {
                         m.insert(k.to_string(), Value::Null);
                     }
-                    m.member_mut(k)?
+                    m.get_mut(k)?
                 }
                 (Seg::Index(i), Value::Array(a)) => a.get_mut(i)?,
                 _ => return None,
@@ -208,7 +207,7 @@ impl<'o> Writer<'o> {
             return None;
         };
         let old = match &new {
-            Some(v) => match m.member_mut(key) {
+            Some(v) => match m.get_mut(key) {
                 Some(slot) => Some(std::mem::replace(slot, v.clone())),
                 None => m.insert(key.to_string(), v.clone()),
             },
@@ -255,11 +254,11 @@ impl Writer<'_> {
     pub fn insert_named(&mut self, field: FieldRef, target: Target, key: &str, item: Value, origin: Origin) {
         let (segs, n) = segments(target, &[key]);
         let segs = &segs[..n];
-        let name = item.member("name");
+        let name = item.get("name");
         let current = self.spec().and_then(|s| get(s, segs));
         if let Some(existing) = current
             .and_then(Value::as_array)
-            .and_then(|a| a.iter().find(|x| x.member("name") == name))
+            .and_then(|a| a.iter().find(|x| x.get("name") == name))
         {
             if *existing == item {
                 self.provenance.push(Provenance {
@@ -318,7 +317,7 @@ impl Writer<'_> {
 fn get_mut<'v>(mut v: &'v mut Value, segs: &[Seg<'_>]) -> Option<&'v mut Value> {
     for s in segs {
         v = match (s, v) {
-            (Seg::Key(k), Value::Object(m)) => m.member_mut(k)?,
+            (Seg::Key(k), Value::Object(m)) => m.get_mut(k)?,
             (Seg::Index(i), Value::Array(a)) => a.get_mut(*i)?,
             _ => return None,
         };
@@ -332,14 +331,14 @@ impl Writer<'_> {
     /// pod already has exactly these.
     pub fn replace_generated(&mut self, prefix: &str, plan: Vec<(usize, Value)>) {
         let is_ours = |c: &Value| {
-            c.member("name")
+            c.get("name")
                 .and_then(Value::as_str)
                 .is_some_and(|n| n.starts_with(prefix))
         };
         let empty = Vec::new();
         let current: &Vec<Value> = self
             .spec()
-            .and_then(|s| s.member("initContainers"))
+            .and_then(|s| s.get("initContainers"))
             .and_then(Value::as_array)
             .unwrap_or(&empty);
         if plan.is_empty() && !current.iter().any(is_ours) {
@@ -356,12 +355,8 @@ impl Writer<'_> {
         if desired == current {
             return;
         }
-        let name_of = |c: &Value| -> Arc<str> {
-            c.member("name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .into()
-        };
+        let name_of =
+            |c: &Value| -> Arc<str> { c.get("name").and_then(Value::as_str).unwrap_or_default().into() };
         let container_change = |c: &Value, old: Option<Value>, new: Option<Value>| Change {
             field: FieldRef {
                 container: Some((List::InitContainers, name_of(c))),
@@ -414,17 +409,13 @@ impl Writer<'_> {
 
     fn init_containers(&mut self) -> Option<&mut Vec<Value>> {
         at_mut(self.out, self.spec_path)?
-            .member_mut("initContainers")?
+            .get_mut("initContainers")?
             .as_array_mut()
     }
 
     fn record_generated(&mut self, c: &Value) {
-        let name: Arc<str> = c
-            .member("name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .into();
-        let Some(ctx) = c.member("securityContext").and_then(Value::as_object) else {
+        let name: Arc<str> = c.get("name").and_then(Value::as_str).unwrap_or_default().into();
+        let Some(ctx) = c.get("securityContext").and_then(Value::as_object) else {
             return;
         };
         for (k, v) in ctx {
@@ -447,7 +438,7 @@ impl Writer<'_> {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use crate::json;
 
     use super::*;
 

@@ -35,13 +35,13 @@ use std::{
     sync::{Mutex, PoisonError},
 };
 
+use crate::value::{Map, Value};
 use k8s_openapi::{
     api::core::v1::{PodSpec, SecurityContext},
     apimachinery::pkg::apis::meta::v1::ObjectMeta,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 use super::{ContainerKind, PodFacts, Role, ValidPolicy, roles::glob_match};
 use crate::pss::{self, Evaluation, Exemptions, LevelVersion};
@@ -438,13 +438,10 @@ mod tests {
                 .unwrap(),
             exempt_checks: vec![],
         };
-        assert!(x.allows("capabilities.add", &serde_json::json!(["net_admin"])));
-        assert!(x.allows(
-            "capabilities.add",
-            &serde_json::json!(["SYS_PTRACE", "CAP_NET_ADMIN"])
-        ));
-        assert!(!x.allows("capabilities.add", &serde_json::json!(["NET_ADMIN", "SYS_ADMIN"])));
-        assert!(!x.allows("privileged", &serde_json::json!(true)));
+        assert!(x.allows("capabilities.add", &crate::json!(["net_admin"])));
+        assert!(x.allows("capabilities.add", &crate::json!(["SYS_PTRACE", "CAP_NET_ADMIN"])));
+        assert!(!x.allows("capabilities.add", &crate::json!(["NET_ADMIN", "SYS_ADMIN"])));
+        assert!(!x.allows("privileged", &crate::json!(true)));
     }
 
     #[test]

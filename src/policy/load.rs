@@ -2,11 +2,11 @@
 
 use std::fmt;
 
+use crate::value::{Map, Value};
 use serde::{
     Deserialize,
     de::{self, IntoDeserializer},
 };
-use serde_json::{Map, Value};
 
 use super::{
     API_VERSION, Contexts, IdSet, KIND, Policy, PolicySpec, Role, ValidPolicy,
@@ -259,7 +259,7 @@ impl Validator<'_> {
                 Value::Null | Value::String(_) => {}
             }
         }
-        let Ok(value) = serde_json::to_value(policy) else {
+        let Ok(value) = crate::value::to_value(policy) else {
             return;
         };
         let mut typed = Vec::new();
@@ -634,7 +634,7 @@ impl Validator<'_> {
 }
 
 fn to_map<T: serde::Serialize>(ctx: &Option<T>) -> Map<String, Value> {
-    match ctx.as_ref().map(serde_json::to_value) {
+    match ctx.as_ref().map(crate::value::to_value) {
         Some(Ok(Value::Object(m))) => m,
         _ => Map::new(),
     }

@@ -16,13 +16,13 @@ pub mod set;
 
 use std::fmt;
 
+use crate::value::{Map, Value};
 use k8s_openapi::{
     api::core::v1::{ResourceRequirements, SecurityContext},
     apimachinery::pkg::apis::meta::v1::LabelSelector,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 pub use allowlist::IdSet;
 pub use load::{PolicyError, PolicyErrors};

@@ -319,8 +319,8 @@ mod tests {
 
     #[test]
     fn matchers_come_first_and_respect_selectors() {
-        let sel: LabelSelector = serde_json::from_value(
-            serde_json::json!({"matchExpressions":[{"key":"team","operator":"In","values":["a"]}]}),
+        let sel: LabelSelector = crate::value::from_value(
+            crate::json!({"matchExpressions":[{"key":"team","operator":"In","values":["a"]}]}),
         )
         .unwrap();
         let m = vec![RoleMatcher {

@@ -238,7 +238,7 @@ impl CheckResult {
 /// use ciguard::pss::{LevelVersion, evaluate};
 /// use k8s_openapi::api::core::v1::Pod;
 ///
-/// let pod: Pod = serde_json::from_value(serde_json::json!({
+/// let pod: Pod = ciguard::value::from_value(ciguard::json!({
 ///     "metadata": {"name": "job"},
 ///     "spec": {"containers": [{"name": "build", "image": "alpine",
 ///               "securityContext": {"privileged": true}}]}

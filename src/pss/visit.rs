@@ -177,7 +177,7 @@ mod tests {
 
     #[test]
     fn visiting_order_is_init_regular_ephemeral() {
-        let spec: PodSpec = serde_json::from_value(serde_json::json!({
+        let spec: PodSpec = crate::value::from_value(crate::json!({
             "containers": [{"name": "c1"}, {"name": "c2"}],
             "initContainers": [{"name": "i1"}],
             "ephemeralContainers": [{"name": "e1"}],

@@ -1,4 +1,4 @@
-//! A fast path from YAML text to `serde_json::Value`s, for the common subset of YAML that
+//! A fast path from YAML text to [`Value`]s, for the common subset of YAML that
 //! manifests are written in.
 //!
 //! Why: reading many small manifests (`check DIR`), most of the time went into
@@ -10,7 +10,7 @@
 //! What it handles: streams of documents made of block and flow mappings and sequences,
 //! scalars in any style (plain, quoted, literal, folded), comments. Plain scalars are
 //! resolved only where the result is certain to be what serde-saphyr gives for
-//! `serde_json::Value` with `strict_booleans` (YAML 1.2 core booleans): null spellings,
+//! a [`Value`] with `strict_booleans` (YAML 1.2 core booleans): null spellings,
 //! `true`/`false` spellings, decimal integers without sign or leading zero that fit `u64`,
 //! and text that cannot be a number (it does not start with a digit, `.`, or a sign
 //! followed by a digit or `.`; or it holds a byte no number spelling has, as in `100m`).
@@ -27,7 +27,7 @@
 //! `tests/yaml_fast.rs` compares the two paths on every YAML file of the repository and of
 //! the shared fixtures, on generated documents and on a table of tricky scalars.
 
-use serde_json::{Map, Value};
+use crate::value::{Map, Value};
 use serde_saphyr::granit_parser::{self, Event, Parser, ScalarStyle};
 
 use super::{MAX_DEPTH, yaml_options_for};
@@ -219,7 +219,7 @@ enum Resolved {
     Value(Value),
 }
 
-/// How serde-saphyr resolves an untagged scalar for `serde_json::Value`, where that is
+/// How serde-saphyr resolves an untagged scalar for a [`Value`], where that is
 /// certain; `None` where it is not.
 fn scalar_ref(text: &str, style: ScalarStyle) -> Option<Resolved> {
     if style != ScalarStyle::Plain {

@@ -9,8 +9,8 @@
 
 use std::{io::Write, path::PathBuf};
 
+use ciguard::value::Value;
 use ciguard::{ValidPolicy, merge::Rendered};
-use serde_json::Value;
 
 /// Parses policy YAML, panicking with the errors.
 pub fn policy(yaml: &str) -> ValidPolicy {

@@ -10,7 +10,7 @@ use std::{
 };
 
 use base64::Engine as _;
-use serde_json::{Value, json};
+use ciguard::{json, value::Value};
 
 /// The captured bodies in tests/data/admission (see generate.py there).
 pub const GITLAB: &str = include_str!("../data/admission/gitlab-runner-build-pod.json");
@@ -86,10 +86,10 @@ pub fn patch_of(response: &Value) -> Value {
 
 /// Applies a response's patch to an object, as the API server does.
 pub fn apply(object: &Value, response: &Value) -> Value {
-    let patch: json_patch::Patch = serde_json::from_value(patch_of(response)).unwrap();
-    let mut out = object.clone();
+    let patch: json_patch::Patch = ciguard::value::from_value(patch_of(response)).unwrap();
+    let mut out = serde_json::Value::from(object.clone());
     json_patch::patch(&mut out, &patch).unwrap();
-    out
+    out.into()
 }
 
 /// Warnings of a response.

@@ -23,7 +23,7 @@ mod woodpecker;
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
+use crate::value::Value;
 
 use super::roles::{ContainerKind, Preset, Role, glob_match};
 

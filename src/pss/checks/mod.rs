@@ -80,9 +80,9 @@ pub(crate) mod testing {
 
     /// A pod from YAML (flow style is handy: `{spec: {containers: [{name: a}]}}`).
     pub(crate) fn pod(yaml: &str) -> (ObjectMeta, PodSpec) {
-        let value: serde_json::Value =
+        let value: crate::value::Value =
             serde_saphyr::from_str_with_options(yaml, crate::source::yaml_options()).unwrap();
-        let pod: Pod = serde_json::from_value(value).unwrap();
+        let pod: Pod = crate::value::from_value(value).unwrap();
         (pod.metadata, pod.spec)
     }
 
