@@ -233,3 +233,25 @@ fn raw_values_read_from_values() {
     let raw: Box<serde_json::value::RawValue> = ciguard::value::from_value(v.clone()).unwrap();
     assert_eq!(raw.get(), v.to_string());
 }
+
+/// A `Map` read on its own (as policy contexts are): `null` is an empty object, anything
+/// but an object is refused with serde_json's message and position.
+#[test]
+fn maps_read_as_serde_json() {
+    for text in [
+        "null",
+        "{}",
+        r#"{"a": 1, "a": 2}"#,
+        "5",
+        r#""x""#,
+        "[1]",
+        "true",
+        "{\"a\": }",
+    ] {
+        let ours = serde_json::from_str::<Map<String, Value>>(text).map_err(|e| e.to_string());
+        let theirs = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text)
+            .map(|m| Value::Object(m.into_iter().map(|(k, v)| (k, Value::from(v))).collect()))
+            .map_err(|e| e.to_string());
+        assert_eq!(ours.map(Value::Object), theirs, "{text}");
+    }
+}
