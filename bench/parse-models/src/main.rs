@@ -119,6 +119,91 @@ impl<'de> Visitor<'de> for TreeVisitor {
     }
 }
 
+/// A JSON value that owns its strings, objects as lists of members: `String` is the
+/// shape of `ciguard::value::Value`; `CompactString` the same with short strings inline.
+#[derive(Debug)]
+#[allow(dead_code)] // read for its cost only
+enum Owned<S> {
+    Null,
+    Bool(bool),
+    Number(serde_json::Number),
+    String(S),
+    Array(Vec<Owned<S>>),
+    Object(Vec<(S, Owned<S>)>),
+}
+
+trait Text: Sized + for<'de> Deserialize<'de> {
+    fn of(s: &str) -> Self;
+}
+impl Text for String {
+    fn of(s: &str) -> Self {
+        s.to_owned()
+    }
+}
+impl Text for compact_str::CompactString {
+    fn of(s: &str) -> Self {
+        compact_str::CompactString::new(s)
+    }
+}
+
+impl<'de, S: Text> Deserialize<'de> for Owned<S> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(OwnedVisitor(std::marker::PhantomData))
+    }
+}
+
+struct OwnedVisitor<S>(std::marker::PhantomData<S>);
+
+impl<'de, S: Text> Visitor<'de> for OwnedVisitor<S> {
+    type Value = Owned<S>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<Owned<S>, E> {
+        Ok(Owned::Null)
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Owned<S>, E> {
+        Ok(Owned::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Owned<S>, E> {
+        Ok(Owned::Number(v.into()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Owned<S>, E> {
+        Ok(Owned::Number(v.into()))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Owned<S>, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Owned::Null, Owned::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Owned<S>, E> {
+        Ok(Owned::String(S::of(v)))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Owned<S>, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Owned::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Owned<S>, A::Error> {
+        let mut members = Vec::new();
+        while let Some(key) = map.next_key::<S>()? {
+            members.push((key, map.next_value()?));
+        }
+        Ok(Owned::Object(members))
+    }
+}
+
+#[inline(never)]
+fn read_owned_list_tree(text: &str) -> Owned<String> {
+    serde_json::from_str(text).expect("JSON")
+}
+
+#[inline(never)]
+fn read_compact_list_tree(text: &str) -> Owned<compact_str::CompactString> {
+    serde_json::from_str(text).expect("JSON")
+}
+
 fn time(name: &str, n: u32, text: &str, read: impl Fn(&str)) {
     let start = Instant::now();
     for _ in 0..n {
@@ -166,6 +251,12 @@ fn main() {
     });
     time("k8s-openapi Pod", n, &text, |t| {
         drop(black_box(read_k8s_openapi_pod(t)))
+    });
+    time("owned list tree", n, &text, |t| {
+        drop(black_box(read_owned_list_tree(t)))
+    });
+    time("compact list tree", n, &text, |t| {
+        drop(black_box(read_compact_list_tree(t)))
     });
     time("borrowed tree", n, &text, |t| {
         drop(black_box(read_borrowed_tree(t)))
