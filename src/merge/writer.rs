@@ -211,7 +211,7 @@ impl<'o> Writer<'o> {
                 Some(slot) => Some(std::mem::replace(slot, v.clone())),
                 None => m.insert(key.to_string(), v.clone()),
             },
-            // `remove` would move the last key into its place: the order of the rest is kept.
+            // The order of the other members is kept.
             None => m.shift_remove(key),
         };
         let op = match (missing, new) {
