@@ -255,3 +255,62 @@ fn maps_read_as_serde_json() {
         assert_eq!(ours.map(Value::Object), theirs, "{text}");
     }
 }
+
+/// YAML read by serde-saphyr (what `source` falls back to outside its fast path) gives the
+/// value, or the error, serde_json's value gets from the same reader.
+#[test]
+fn yaml_reads_as_serde_json() {
+    for text in [
+        "a: 1\nb: [x, 2.5, -3, true, null, ~]\n",
+        "big: 18446744073709551616\n",
+        "neg: -9223372036854775809\n",
+        "max: 18446744073709551615\nmin: -9223372036854775808\n",
+        "f: [.inf, -.inf, .nan, 1e400, 0x1F, 0o17, 1_000]\n",
+        "t: 2026-11-28T19:00:00Z\nq: '007'\n",
+        "bin: !!binary aGVsbG8=\n",
+        "s: !!str 5\ni: !!int '5'\n",
+        "dup: 1\ndup: 2\n",
+        "base: &b {x: 1}\nother:\n  <<: *b\n  y: 2\n",
+        "- 1\n- [2, {k: v}]\n",
+        "k: {a: 1, a: 2}\n",
+    ] {
+        let ours = serde_saphyr::from_str::<Value>(text).map_err(|e| e.to_string());
+        let theirs = serde_saphyr::from_str::<serde_json::Value>(text)
+            .map(Value::from)
+            .map_err(|e| e.to_string());
+        assert_eq!(ours, theirs, "{text}");
+    }
+}
+
+/// Integers wider than 64 bits, from a reader that hands them over as such: a number when
+/// they fit, serde_json's error when they do not.
+#[test]
+fn wide_integers_read_as_serde_json() {
+    use serde::de::value::{Error, I128Deserializer, U128Deserializer};
+    for n in [
+        0u128,
+        7,
+        u128::from(u64::MAX),
+        u128::from(u64::MAX) + 1,
+        u128::MAX,
+    ] {
+        let ours = Value::deserialize(U128Deserializer::<Error>::new(n)).map_err(|e| e.to_string());
+        let theirs = serde_json::Value::deserialize(U128Deserializer::<Error>::new(n))
+            .map(Value::from)
+            .map_err(|e| e.to_string());
+        assert_eq!(ours, theirs, "{n}");
+    }
+    for n in [
+        0i128,
+        -7,
+        i128::from(i64::MIN),
+        i128::from(i64::MIN) - 1,
+        i128::MIN,
+    ] {
+        let ours = Value::deserialize(I128Deserializer::<Error>::new(n)).map_err(|e| e.to_string());
+        let theirs = serde_json::Value::deserialize(I128Deserializer::<Error>::new(n))
+            .map(Value::from)
+            .map_err(|e| e.to_string());
+        assert_eq!(ours, theirs, "{n}");
+    }
+}

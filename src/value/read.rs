@@ -71,6 +71,16 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(Value::Number(v.into()))
     }
 
+    // Wider integers as serde_json's value takes them: a number when it fits 64 bits, its
+    // error otherwise.
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Value, E> {
+        serde_json::Number::deserialize(de::value::I128Deserializer::new(v)).map(Value::Number)
+    }
+
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Value, E> {
+        serde_json::Number::deserialize(de::value::U128Deserializer::new(v)).map(Value::Number)
+    }
+
     fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
         Ok(Value::from(v))
     }
