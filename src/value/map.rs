@@ -76,14 +76,6 @@ impl Map<String, Value> {
         }
     }
 
-    /// An empty object with room for `n` members.
-    pub fn with_capacity(n: usize) -> Self {
-        Map {
-            entries: Vec::with_capacity(n),
-            index: None,
-        }
-    }
-
     /// The number of members.
     #[inline]
     pub fn len(&self) -> usize {
@@ -185,16 +177,6 @@ impl Map<String, Value> {
     /// The member names, in order.
     pub fn keys(&self) -> impl DoubleEndedIterator<Item = &String> + ExactSizeIterator {
         self.entries.iter().map(|(k, _)| k)
-    }
-
-    /// The member values, in order.
-    pub fn values(&self) -> impl DoubleEndedIterator<Item = &Value> + ExactSizeIterator {
-        self.entries.iter().map(|(_, v)| v)
-    }
-
-    /// The member values, in order, to change them.
-    pub fn values_mut(&mut self) -> impl DoubleEndedIterator<Item = &mut Value> + ExactSizeIterator {
-        self.entries.iter_mut().map(|(_, v)| v)
     }
 
     /// Rebuilds the name index after members moved (none for small objects).

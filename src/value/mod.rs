@@ -174,18 +174,6 @@ impl Value {
         matches!(self, Value::Null)
     }
 
-    /// Whether this is a boolean.
-    #[inline]
-    pub fn is_boolean(&self) -> bool {
-        matches!(self, Value::Bool(_))
-    }
-
-    /// Whether this is a number.
-    #[inline]
-    pub fn is_number(&self) -> bool {
-        matches!(self, Value::Number(_))
-    }
-
     /// Whether this is a string.
     #[inline]
     pub fn is_string(&self) -> bool {
@@ -204,18 +192,6 @@ impl Value {
         matches!(self, Value::Object(_))
     }
 
-    /// Whether this is a non-negative integer that fits a `u64`.
-    #[inline]
-    pub fn is_u64(&self) -> bool {
-        self.as_number().is_some_and(Number::is_u64)
-    }
-
-    /// Whether this is an integer that fits an `i64`.
-    #[inline]
-    pub fn is_i64(&self) -> bool {
-        self.as_number().is_some_and(Number::is_i64)
-    }
-
     /// The value at an RFC 6901 JSON pointer (`""` is the value itself).
     pub fn pointer(&self, pointer: &str) -> Option<&Value> {
         if pointer.is_empty() {
@@ -227,22 +203,6 @@ impl Value {
             match v {
                 Value::Object(m) => m.get(&token),
                 Value::Array(a) => array_index(&token).and_then(|i| a.get(i)),
-                _ => None,
-            }
-        })
-    }
-
-    /// [`Value::pointer`], to change it.
-    pub fn pointer_mut(&mut self, pointer: &str) -> Option<&mut Value> {
-        if pointer.is_empty() {
-            return Some(self);
-        }
-        let rest = pointer.strip_prefix('/')?;
-        rest.split('/').try_fold(self, |v, token| {
-            let token = unescape(token);
-            match v {
-                Value::Object(m) => m.get_mut(&token),
-                Value::Array(a) => array_index(&token).and_then(move |i| a.get_mut(i)),
                 _ => None,
             }
         })
