@@ -4,9 +4,13 @@
 //! inside the timing). Run it under callgrind for instruction counts, which unlike wall
 //! time do not move with the machine's load.
 //!
-//! - `serde_json::Value`: what ciguard reads today (order-keeping maps that hash every
-//!   key, every string copied), through serde_json and through sonic-rs's front end;
+//! - `serde_json::Value`: what ciguard read until it had a value type of its own
+//!   (order-keeping maps that hash every key, every string copied), through serde_json
+//!   and through sonic-rs's front end;
 //! - `k8s_openapi` `Pod`: the typed model, read straight from the text;
+//! - owned list trees: objects as lists of members, strings owned: with `String` the
+//!   shape of `ciguard::value::Value`, with `CompactString` the same with short strings
+//!   inline;
 //! - a borrowed tree: objects as lists of members, strings borrowed from the text where
 //!   they hold no escape (the model of a "read once, copy on write" engine);
 //! - `sonic_rs::Value`: an arena-backed value with order-keeping objects.
