@@ -15,7 +15,8 @@
 //! - text: [`Value`] serializes (and `Display`s) as serde_json writes its own value, key
 //!   order kept;
 //! - reading: a repeated member name keeps its first place and its last value;
-//!   non-finite floats read as `null`;
+//!   non-finite floats read as `null`, integers wider than 64 bits as serde_json takes
+//!   them; a [`Map`] read on its own takes `null` as empty;
 //! - equality of objects ignores member order;
 //! - `&Value` is a serde `Deserializer` with the same strictness and error messages, so
 //!   typed reads (`PodSpec::deserialize(&value)`) say the same things;
