@@ -314,3 +314,12 @@ fn wide_integers_read_as_serde_json() {
         assert_eq!(ours, theirs, "{n}");
     }
 }
+
+/// A value is four words and a member seven (serde_json's value is nine words): what the
+/// boxed name index is for.
+#[test]
+#[cfg(target_pointer_width = "64")]
+fn a_value_is_four_words() {
+    assert_eq!(std::mem::size_of::<Value>(), 32);
+    assert_eq!(std::mem::size_of::<(String, Value)>(), 56);
+}

@@ -17,8 +17,8 @@ use super::{SCAN, Value};
 pub struct Map<K, V> {
     entries: Vec<(K, V)>,
     /// When there are more than [`SCAN`] members: their positions by name. Boxed so that
-    /// a map is four words (a value five, a member eight: a cache line); most maps have
-    /// no index.
+    /// a map, and so a value, is four words (serde_json's value is nine) and a member
+    /// seven; most maps have no index.
     index: Option<Box<NameIndex>>,
 }
 
