@@ -364,7 +364,12 @@ impl<'de> SeqAccess<'de> for SeqDeserializer<'de> {
         &mut self,
         seed: T,
     ) -> Result<Option<T::Value>, Self::Error> {
-        self.0.next().map(|v| seed.deserialize(v)).transpose()
+        // Not `map(…).transpose()`: that moves each element (a k8s-openapi container is
+        // over a kilobyte) once more.
+        match self.0.next() {
+            Some(v) => seed.deserialize(v).map(Some),
+            None => Ok(None),
+        }
     }
 
     fn size_hint(&self) -> Option<usize> {
