@@ -17,7 +17,7 @@ mod writer;
 
 use std::{borrow::Cow, sync::Arc};
 
-use crate::value::{Map, Value};
+use crate::value::{Map, Value, object};
 use serde::Serialize;
 
 pub use layer::{Change, FieldRef, Layer, List, Origin, Provenance, Scope};
@@ -901,7 +901,7 @@ impl Engine<'_, '_> {
             field: Cow::Owned(field),
         };
         if let Some(home) = &forced.home {
-            let item = crate::json!({"name": "HOME", "value": home});
+            let item = object([("name", "HOME".into()), ("value", home.as_str().into())]);
             self.w
                 .insert_named(fref("env[HOME]".into()), target, "env", item, Origin::ForcedUser);
         }
@@ -923,7 +923,7 @@ impl Engine<'_, '_> {
                             .is_some_and(|p| p.trim_end_matches('/') == "/tmp")
                 });
             if !taken {
-                let item = crate::json!({"name": TMP_VOLUME, "mountPath": "/tmp"});
+                let item = object([("name", TMP_VOLUME.into()), ("mountPath", "/tmp".into())]);
                 self.w.insert_named(
                     fref(format!("volumeMounts[{TMP_VOLUME}]")),
                     target,
@@ -942,7 +942,7 @@ impl Engine<'_, '_> {
             container: None,
             field: Cow::Owned(format!("volumes[{TMP_VOLUME}]")),
         };
-        let item = crate::json!({"name": TMP_VOLUME, "emptyDir": {}});
+        let item = object([("name", TMP_VOLUME.into()), ("emptyDir", object([]))]);
         self.w
             .insert_named(fref, Target::Spec, "volumes", item, Origin::ForcedUser);
     }

@@ -19,13 +19,11 @@
 //! plugin mounts the token into it; when it comes back so (reinvocation), it is kept as
 //! it is, so the second call returns no patch.
 
-use crate::{
-    json,
-    value::{Map, Value},
-};
-
 use super::WORKDIR_INIT_PREFIX;
-use crate::policy::{Role, ValidPolicy};
+use crate::{
+    policy::{Role, ValidPolicy},
+    value::{Map, Value, object},
+};
 
 /// Fields of the policy's enforced contexts that the init container keeps its own: it
 /// must run as the job's user to create a directory the job can write.
@@ -202,14 +200,17 @@ fn is_token_mount(m: &Value) -> bool {
 
 fn container(policy: &ValidPolicy, name: String, g: &Group, pod_ctx: Option<&Value>) -> Value {
     let mut ctx = Map::new();
-    ctx.insert("runAsUser".into(), json!(g.uid));
+    ctx.insert("runAsUser".into(), Value::from(g.uid));
     if let Some(gid) = g.gid {
-        ctx.insert("runAsGroup".into(), json!(gid));
+        ctx.insert("runAsGroup".into(), Value::from(gid));
     }
-    ctx.insert("runAsNonRoot".into(), json!(true));
-    ctx.insert("allowPrivilegeEscalation".into(), json!(false));
-    ctx.insert("readOnlyRootFilesystem".into(), json!(true));
-    ctx.insert("capabilities".into(), json!({"drop": ["ALL"]}));
+    ctx.insert("runAsNonRoot".into(), Value::Bool(true));
+    ctx.insert("allowPrivilegeEscalation".into(), Value::Bool(false));
+    ctx.insert("readOnlyRootFilesystem".into(), Value::Bool(true));
+    ctx.insert(
+        "capabilities".into(),
+        object([("drop", Value::from(vec!["ALL"]))]),
+    );
     for (field, own) in PROFILE_FIELDS.iter().zip(&g.profiles) {
         let pod = pod_ctx.and_then(|p| p.get(field)).filter(|v| !v.is_null());
         // The served containers' own, else the pod's (written out, so the container
@@ -219,7 +220,7 @@ fn container(policy: &ValidPolicy, name: String, g: &Group, pod_ctx: Option<&Val
                 ctx.insert((*field).into(), v.clone());
             }
             None if *field == "seccompProfile" => {
-                ctx.insert((*field).into(), json!({"type": "RuntimeDefault"}));
+                ctx.insert((*field).into(), object([("type", "RuntimeDefault".into())]));
             }
             None => {}
         }
@@ -233,26 +234,27 @@ fn container(policy: &ValidPolicy, name: String, g: &Group, pod_ctx: Option<&Val
     }
     let resources = match &policy.workdir_init.resources {
         Some(r) => crate::value::to_value(r).unwrap_or_default(),
-        None => json!({
-            "requests": {"cpu": "5m", "memory": "12Mi"},
-            "limits": {"cpu": "5m", "memory": "12Mi"}
-        }),
+        None => {
+            let small = || object([("cpu", "5m".into()), ("memory", "12Mi".into())]);
+            object([("requests", small()), ("limits", small())])
+        }
     };
-    let mut command = vec![json!("mkdir"), json!("-p")];
-    command.extend(g.dirs.iter().map(|d| json!(d)));
-    json!({
-        "name": name,
-        "image": policy.workdir_init.image,
-        "command": command,
-        "resources": resources,
-        "securityContext": ctx,
-        "volumeMounts": g.mounts,
-    })
+    let mut command = vec![Value::from("mkdir"), Value::from("-p")];
+    command.extend(g.dirs.iter().map(|d| Value::from(d.as_str())));
+    object([
+        ("name", name.into()),
+        ("image", policy.workdir_init.image.as_str().into()),
+        ("command", Value::Array(command)),
+        ("resources", resources),
+        ("securityContext", Value::Object(ctx)),
+        ("volumeMounts", Value::Array(g.mounts.clone())),
+    ])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::json;
     use rstest::rstest;
 
     #[rstest]

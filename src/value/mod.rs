@@ -504,6 +504,13 @@ impl From<Value> for serde_json::Value {
     }
 }
 
+/// An object of `members`, in order: how code that builds values in the render builds
+/// them (`json!` goes through serde_json's value and converts, which tests and one-off
+/// documents can afford).
+pub fn object<const N: usize>(members: [(&str, Value); N]) -> Value {
+    Value::Object(members.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+}
+
 /// Any serializable value as a [`Value`] (through serde_json's, as `serde_json::to_value`).
 pub fn to_value<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<Value> {
     serde_json::to_value(value).map(Value::from)
