@@ -8,7 +8,13 @@ use std::{
 };
 
 use crate::value::Value;
-use k8s_openapi::{api::core::v1::PodSpec, apimachinery::pkg::apis::meta::v1::ObjectMeta};
+use k8s_openapi::{
+    api::core::v1::{
+        Container, ContainerPort, EphemeralContainer, Lifecycle, PodOS, PodSecurityContext, PodSpec, Probe,
+        SecurityContext, Volume,
+    },
+    apimachinery::pkg::apis::meta::v1::ObjectMeta,
+};
 use serde::Deserialize;
 
 use crate::source::{self, SyntaxError};
@@ -245,7 +251,31 @@ pub fn slim_metadata(metadata: Option<&Value>) -> Result<ObjectMeta, serde_json:
 
 /// Reads the pod of an object that carries one. `Ok(None)` for objects that carry none.
 /// The metadata holds only what [`slim_metadata`] reads.
+///
+/// Every field of the spec is read, so a wrongly typed field anywhere is an error: what
+/// `render` and `check` need for manifests from disk. For objects the API server has
+/// already validated, [`admitted_pod`] reads only what Pod Security judges.
 pub fn typed_pod(object: &Value) -> Result<Option<(WorkloadKind, TypedPod)>, String> {
+    pod_with(object, |spec| PodSpec::deserialize(spec))
+}
+
+/// [`typed_pod`] of an object the API server has already validated (an admission
+/// request's object): only the fields Pod Security and the policy's exceptions read are
+/// read ([`AdmittedSpec`]), the rest of the spec is left at its default. A wrongly typed
+/// field among those is still an error; one elsewhere is not seen (the API server
+/// refuses it before admission).
+///
+/// Judged the same as [`typed_pod`]'s pod by every check: the test `admitted_pod_reads_
+/// what_pod_security_judges` (tests/pss_fixtures.rs) compares the two over every upstream
+/// fixture, at every level and version.
+pub fn admitted_pod(object: &Value) -> Result<Option<(WorkloadKind, TypedPod)>, String> {
+    pod_with(object, |spec| AdmittedSpec::deserialize(spec).map(PodSpec::from))
+}
+
+fn pod_with(
+    object: &Value,
+    read_spec: impl FnOnce(&Value) -> Result<PodSpec, serde_json::Error>,
+) -> Result<Option<(WorkloadKind, TypedPod)>, String> {
     let Some(kind) = WorkloadKind::of(object) else {
         return Ok(None);
     };
@@ -253,9 +283,92 @@ pub fn typed_pod(object: &Value) -> Result<Option<(WorkloadKind, TypedPod)>, Str
         .map_err(|e| format!("{}: {e}", kind.metadata_pointer()))?;
     let spec = match at(object, kind.spec_path()) {
         None | Some(Value::Null) => return Err(format!("{}: missing pod spec", kind.spec_pointer())),
-        Some(s) => PodSpec::deserialize(s).map_err(|e| format!("{}: {e}", kind.spec_pointer()))?,
+        Some(s) => read_spec(s).map_err(|e| format!("{}: {e}", kind.spec_pointer()))?,
     };
     Ok(Some((kind, TypedPod { metadata, spec })))
+}
+
+/// The fields of a pod spec that Pod Security's checks (`pss::checks`, `pss::visit`) and
+/// the policy's exceptions (`policy::exception::exemptions`) read, each as k8s-openapi
+/// types it; every other field is skipped unread. Absent and `null` are alike, as in
+/// k8s-openapi's own reads.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AdmittedSpec {
+    host_network: Option<bool>,
+    #[serde(rename = "hostPID")]
+    host_pid: Option<bool>,
+    #[serde(rename = "hostIPC")]
+    host_ipc: Option<bool>,
+    host_users: Option<bool>,
+    os: Option<PodOS>,
+    security_context: Option<PodSecurityContext>,
+    volumes: Option<Vec<Volume>>,
+    init_containers: Option<Vec<AdmittedContainer>>,
+    containers: Option<Vec<AdmittedContainer>>,
+    ephemeral_containers: Option<Vec<AdmittedContainer>>,
+}
+
+/// The fields of a container, init container or ephemeral container that [`AdmittedSpec`]
+/// reads: the checks' (`pss::visit::ContainerView`) and the exceptions' (`image`,
+/// `restartPolicy`).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AdmittedContainer {
+    name: Option<String>,
+    image: Option<String>,
+    restart_policy: Option<String>,
+    security_context: Option<SecurityContext>,
+    ports: Option<Vec<ContainerPort>>,
+    liveness_probe: Option<Probe>,
+    readiness_probe: Option<Probe>,
+    startup_probe: Option<Probe>,
+    lifecycle: Option<Lifecycle>,
+}
+
+/// `Container` and `EphemeralContainer` from the fields [`AdmittedContainer`] holds.
+macro_rules! container_from_admitted {
+    ($($ty:ident),*) => {$(
+        impl From<AdmittedContainer> for $ty {
+            fn from(c: AdmittedContainer) -> Self {
+                $ty {
+                    name: c.name.unwrap_or_default(),
+                    image: c.image,
+                    restart_policy: c.restart_policy,
+                    security_context: c.security_context,
+                    ports: c.ports,
+                    liveness_probe: c.liveness_probe,
+                    readiness_probe: c.readiness_probe,
+                    startup_probe: c.startup_probe,
+                    lifecycle: c.lifecycle,
+                    ..$ty::default()
+                }
+            }
+        }
+    )*};
+}
+
+container_from_admitted!(Container, EphemeralContainer);
+
+impl From<AdmittedSpec> for PodSpec {
+    fn from(s: AdmittedSpec) -> Self {
+        fn all<T: From<AdmittedContainer>>(list: Vec<AdmittedContainer>) -> Vec<T> {
+            list.into_iter().map(T::from).collect()
+        }
+        PodSpec {
+            host_network: s.host_network,
+            host_pid: s.host_pid,
+            host_ipc: s.host_ipc,
+            host_users: s.host_users,
+            os: s.os,
+            security_context: s.security_context,
+            volumes: s.volumes,
+            init_containers: s.init_containers.map(all),
+            containers: s.containers.map(all).unwrap_or_default(),
+            ephemeral_containers: s.ephemeral_containers.map(all),
+            ..PodSpec::default()
+        }
+    }
 }
 
 /// One input to read: stdin, or a file (named on the command line or found in a directory).

@@ -12,7 +12,8 @@ use std::{
 
 use ciguard::{
     pss::{Level, LevelVersion, Version, evaluate},
-    workload::{parse_text, typed_pod},
+    pss::{apply_pod_defaults, newest_minor},
+    workload::{admitted_pod, parse_text, typed_pod},
 };
 
 mod common;
@@ -205,4 +206,75 @@ fn latest_and_future_versions_match_newest() {
             }
         }
     }
+}
+
+/// Every `*.yaml` and `*.json` file under `dir`, recursively, in sorted order.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for path in yaml_dirs(dir) {
+        out.extend(files_under(&path));
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "json"))
+        .collect();
+    files.sort();
+    out.extend(files);
+    out
+}
+
+/// `admitted_pod` (the webhook's read: only the fields Pod Security and the exceptions
+/// read) gives the verdict `typed_pod` (every field) gives, for every upstream fixture of
+/// every level and version, the real Woodpecker pods and the examples, at every level and
+/// at every version from v1.0 to past the newest, with and without the Pod defaults. A
+/// field a check reads that the admitted read leaves out changes some fixture's verdict
+/// (the fixtures cover each check's fields).
+#[test]
+fn admitted_pod_reads_what_pod_security_judges() {
+    let Some(dir) = shared() else { return };
+    let mut files = files_under(&dir.join("fixtures"));
+    files.extend(files_under(&dir.join("../realpods")));
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    files.extend(
+        files_under(&examples)
+            .into_iter()
+            .filter(|f| !f.starts_with(examples.join("policies"))),
+    );
+    let mut versions: Vec<Version> = (0..=newest_minor() + 1).map(Version::Minor).collect();
+    versions.push(Version::Latest);
+    let mut pods = 0;
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let Ok(docs) = parse_text(&text, &file.display().to_string()) else {
+            continue;
+        };
+        for doc in docs {
+            let Ok(Some((kind, mut full))) = typed_pod(&doc.object) else {
+                continue;
+            };
+            let (admitted_kind, mut admitted) = admitted_pod(&doc.object).unwrap().unwrap();
+            assert_eq!(kind, admitted_kind);
+            assert_eq!(full.metadata, admitted.metadata);
+            pods += 1;
+            for defaults in [false, true] {
+                if defaults {
+                    apply_pod_defaults(&mut full.spec);
+                    apply_pod_defaults(&mut admitted.spec);
+                }
+                for level in [Level::Privileged, Level::Baseline, Level::Restricted] {
+                    for &version in &versions {
+                        let lv = LevelVersion { level, version };
+                        assert_eq!(
+                            evaluate(&admitted.metadata, &admitted.spec, lv),
+                            evaluate(&full.metadata, &full.spec, lv),
+                            "{} at {lv} (defaults applied: {defaults})",
+                            file.display()
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert!(pods > 400, "only {pods} pods found");
 }

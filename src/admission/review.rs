@@ -533,7 +533,7 @@ fn validate(policy: &ValidPolicy, request: &Request, kind: WorkloadKind) -> Resu
     // as received (`judge_pod`), so its rendered form needs no evaluation.
     if kind != WorkloadKind::Pod {
         let rendered =
-            merge::render_with(policy, object, PodSecurity::Evaluate).map_err(|e| e.to_string())?;
+            merge::render_with(policy, object, PodSecurity::EvaluateAdmitted).map_err(|e| e.to_string())?;
         return Ok(workload_warnings(rendered.denial.as_ref(), rendered.warnings));
     }
     let rendered = merge::render_with(policy, object, PodSecurity::Skip);
@@ -611,7 +611,7 @@ fn pod_security(policy: &ValidPolicy, object: &Value) -> Result<Option<pss::Eval
     if policy.pss.level == Level::Privileged {
         return Ok(None);
     }
-    let Some((_, pod)) = workload::typed_pod(object)? else {
+    let Some((_, pod)) = workload::admitted_pod(object)? else {
         return Ok(None);
     };
     let evaluation = policy.pod_security(&pod.metadata, &pod.spec, policy.pss);

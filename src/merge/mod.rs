@@ -235,8 +235,14 @@ impl Rendered {
 /// Standards target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PodSecurity {
-    /// Evaluate it; a failing pod is denied ([`Rendered::denial`]).
+    /// Evaluate it; a failing pod is denied ([`Rendered::denial`]). Every field of the
+    /// pod spec is read as its type, so a wrongly typed one is a [`RenderError`]
+    /// ([`workload::typed_pod`]).
     Evaluate,
+    /// [`Evaluate`](Self::Evaluate) an object the API server has already validated (an
+    /// admission request's): only the fields Pod Security judges are read
+    /// ([`workload::admitted_pod`]), which gives the same verdict for less work.
+    EvaluateAdmitted,
     /// Skip it (a mutating webhook leaves the verdict to the validating one).
     Skip,
 }
@@ -478,7 +484,11 @@ fn render_input(
     } else {
         let spec_ptr = kind.spec_pointer();
         let err = |message: &str| render_error(&out, spec_ptr.into(), message);
-        let (typed_kind, mut pod) = workload::typed_pod(&out)
+        let read = match pod_security {
+            PodSecurity::EvaluateAdmitted => workload::admitted_pod,
+            _ => workload::typed_pod,
+        };
+        let (typed_kind, mut pod) = read(&out)
             .map_err(|m| err(&format!("not a valid pod spec: {m}")))?
             .ok_or_else(|| err("not a pod carrier"))?;
         if typed_kind == WorkloadKind::Pod {
