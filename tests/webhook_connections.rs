@@ -3,7 +3,8 @@
 //! not, one byte or an HTTP/2 preface); keep-alive connections stay open past that;
 //! `--max-connections` holds, closing idle connections before well-formed requests
 //! wait; and 2,000 idle TLS connections neither grow memory past 64 MiB nor keep a
-//! good request out. Bounded: each test holds its connections a few seconds.
+//! good request out; `--worker-threads` sets the threads serving requests. Bounded: each
+//! test holds its connections a few seconds.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -404,4 +405,49 @@ async fn two_thousand_idle_tls_connections_keep_memory_and_latency() {
     for fds in [fds_flood, fds_held, fds_half] {
         assert!(fds <= 1000 + 64, "{fds} fds open");
     }
+}
+
+/// `--worker-threads N` starts N threads serving requests (tokio's workers, named
+/// `tokio-rt-worker`), whatever the machine's CPUs; 0 is refused before anything starts.
+#[tokio::test]
+async fn worker_threads_sets_the_threads_serving_requests() {
+    install_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let policy = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/policies/gitlab-runner.yaml"
+    );
+    let workers = |pid: u32| {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .filter(|t| {
+                let comm = t.as_ref().unwrap().path().join("comm");
+                std::fs::read_to_string(comm).is_ok_and(|c| c.trim_end() == "tokio-rt-worker")
+            })
+            .count()
+    };
+    for n in [1, 3] {
+        let args = [
+            "--insecure-plaintext-dev-only",
+            "--policy",
+            policy,
+            "--audit-log",
+            "off",
+            "--worker-threads",
+            &n.to_string(),
+        ];
+        let server = Server::start(&args, &dir.path().join(format!("{n}.log")), None).await;
+        assert_eq!(workers(server.child.id()), n, "--worker-threads {n}");
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ciguard"))
+        .args(["serve", "--insecure-plaintext-dev-only", "--addr", "127.0.0.1:0"])
+        .args(["--policy", policy, "--worker-threads", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("'--worker-threads <WORKER_THREADS>': 0 is not in 1..=1024"),
+        "{stderr}"
+    );
 }

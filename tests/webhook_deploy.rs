@@ -189,6 +189,8 @@ fn the_deployment_passes_restricted_and_mounts_what_it_reloads() {
             .unwrap_or_else(|| panic!("--{name} missing"))
             .to_string()
     };
+    // A CPU request and no limit: without the flag, one thread per CPU of the node.
+    assert_eq!(flag("worker-threads"), "2");
     let volume_of = |path: &str| {
         let mount = container
             .volume_mounts

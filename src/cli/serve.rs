@@ -42,6 +42,10 @@ pub struct Args {
     /// Most connections open at once; at the limit the oldest idle one is closed to make room
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
+    /// Threads serving requests [default: the CPUs this process may use, after its
+    /// affinity and cgroup CPU limit]
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    worker_threads: Option<u16>,
     /// DEVELOPMENT ONLY: serve plain HTTP without TLS (the API server refuses it)
     #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
     insecure_plaintext_dev_only: bool,
@@ -87,7 +91,11 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     config.shutdown_delay = args.shutdown_delay;
     config.shutdown_grace = args.shutdown_grace;
     config.max_connections = usize::try_from(args.max_connections).unwrap_or(usize::MAX);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = args.worker_threads {
+        runtime.worker_threads(n.into());
+    }
+    let runtime = runtime
         .enable_all()
         .build()
         .context("failed to start the async runtime")?;
