@@ -89,7 +89,7 @@ proptest! {
     /// Changing a map: the same members in the same order as serde_json's order-keeping
     /// map after every step, on both sides of the index threshold.
     #[test]
-    fn map_changes_as_serde_json(steps in prop::collection::vec((0u8..4, name(), any::<u16>()), 0..120)) {
+    fn map_changes_as_serde_json(steps in prop::collection::vec((0u8..5, name(), any::<u16>()), 0..120)) {
         let mut ours = Map::new();
         let mut theirs = serde_json::Map::new();
         for (op, key, n) in steps {
@@ -99,6 +99,10 @@ proptest! {
                     theirs.insert(key.clone(), serde_json::Value::from(n)).map(Value::from)
                 ),
                 2 => prop_assert_eq!(ours.shift_remove(&key), theirs.shift_remove(&key).map(Value::from)),
+                3 => prop_assert_eq!(
+                    ours.get_or_insert_with(&key, || Value::from(n)).clone(),
+                    Value::from(theirs.entry(key.clone()).or_insert_with(|| serde_json::Value::from(n)).clone())
+                ),
                 _ => {
                     let keep = |k: &String| !k.ends_with(char::from(b'0' + (n % 10) as u8));
                     ours.retain(|k, _| keep(k));

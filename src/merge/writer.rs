@@ -187,12 +187,7 @@ impl<'o> Writer<'o> {
                 *cur = Value::Object(Map::new());
             }
             cur = match (*seg, cur) {
-                (Seg::Key(k), Value::Object(m)) => {
-                    if !m.contains_key(k) {
-                        m.insert(k.to_string(), Value::Null);
-                    }
-                    m.get_mut(k)?
-                }
+                (Seg::Key(k), Value::Object(m)) => m.get_or_insert_with(k, || Value::Null),
                 (Seg::Index(i), Value::Array(a)) => a.get_mut(i)?,
                 _ => return None,
             };

@@ -115,6 +115,20 @@ impl Map<String, Value> {
         self.position(key).map(|i| &mut self.entries[i].1)
     }
 
+    /// The value of member `key`, `make()` inserted last when it is absent: one search,
+    /// and the name is copied only when it is inserted (unlike [`Map::entry`], which
+    /// takes an owned name).
+    pub fn get_or_insert_with(&mut self, key: &str, make: impl FnOnce() -> Value) -> &mut Value {
+        let at = match self.position(key) {
+            Some(at) => at,
+            None => {
+                self.push_new(key.to_string(), make());
+                self.entries.len() - 1
+            }
+        };
+        &mut self.entries[at].1
+    }
+
     /// Whether member `key` is present.
     #[inline]
     pub fn contains_key(&self, key: &str) -> bool {
@@ -127,6 +141,12 @@ impl Map<String, Value> {
         if let Some(i) = self.position(&key) {
             return Some(std::mem::replace(&mut self.entries[i].1, value));
         }
+        self.push_new(key, value);
+        None
+    }
+
+    /// Adds a member whose name is not present yet, last.
+    fn push_new(&mut self, key: String, value: Value) {
         self.entries.push((key, value));
         let last = self.entries.len() - 1;
         match &mut self.index {
@@ -134,7 +154,6 @@ impl Map<String, Value> {
             None if self.entries.len() > SCAN => self.reindex(),
             None => {}
         }
-        None
     }
 
     /// Removes member `key`, keeping the order of the others.
@@ -256,7 +275,7 @@ impl<'a> Entry<'a> {
         let at = match self.map.position(&self.key) {
             Some(at) => at,
             None => {
-                self.map.insert(self.key, make());
+                self.map.push_new(self.key, make());
                 self.map.len() - 1
             }
         };
