@@ -231,8 +231,8 @@ struct SlimMeta {
     annotations: Option<std::collections::BTreeMap<String, String>>,
 }
 
-/// Reads an object's `metadata` with only the fields ciguard uses (see [`SlimMeta`]);
-/// absent or null metadata is empty.
+/// Reads an object's `metadata` with only the fields ciguard uses (name, generateName,
+/// namespace, uid, labels, annotations); absent or null metadata is empty.
 pub fn slim_metadata(metadata: Option<&Value>) -> Result<ObjectMeta, serde_json::Error> {
     let Some(m) = metadata.filter(|m| !m.is_null()) else {
         return Ok(ObjectMeta::default());
@@ -261,12 +261,15 @@ pub fn typed_pod(object: &Value) -> Result<Option<(WorkloadKind, TypedPod)>, Str
 
 /// [`typed_pod`] of an object the API server has already validated (an admission
 /// request's object): only the fields Pod Security and the policy's exceptions read are
-/// read ([`AdmittedSpec`]), the rest of the spec is left at its default. A wrongly typed
+/// read (`hostNetwork`, `hostPID`, `hostIPC`, `hostUsers`, `os`, the pod's
+/// `securityContext`, `volumes`, and each container's `name`, `image`, `restartPolicy`,
+/// `securityContext`, `ports`, probes and `lifecycle`), the rest of the spec is left at
+/// its default. A wrongly typed
 /// field among those is still an error; one elsewhere is not seen (the API server
 /// refuses it before admission).
 ///
-/// Judged the same as [`typed_pod`]'s pod by every check: the test `admitted_pod_reads_
-/// what_pod_security_judges` (tests/pss_fixtures.rs) compares the two over every upstream
+/// Every check judges it as it judges [`typed_pod`]'s: tests/pss_fixtures.rs
+/// (`admitted_pod_reads_what_pod_security_judges`) compares the two over every upstream
 /// fixture, at every level and version.
 pub fn admitted_pod(object: &Value) -> Result<Option<(WorkloadKind, TypedPod)>, String> {
     pod_with(object, |spec| AdmittedSpec::deserialize(spec).map(PodSpec::from))
@@ -289,9 +292,9 @@ fn pod_with(
 }
 
 /// The fields of a pod spec that Pod Security's checks (`pss::checks`, `pss::visit`) and
-/// the policy's exceptions (`policy::exception::exemptions`) read, each as k8s-openapi
-/// types it; every other field is skipped unread. Absent and `null` are alike, as in
-/// k8s-openapi's own reads.
+/// the policy's exceptions (`policy::exception::exemptions`) read, each read as its
+/// k8s-openapi type; every other field is skipped unread. Absent and `null` are alike, as
+/// in k8s-openapi's own reads.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct AdmittedSpec {

@@ -486,7 +486,7 @@ fn render_input(
         let err = |message: &str| render_error(&out, spec_ptr.into(), message);
         let read = match pod_security {
             PodSecurity::EvaluateAdmitted => workload::admitted_pod,
-            _ => workload::typed_pod,
+            PodSecurity::Evaluate | PodSecurity::Skip => workload::typed_pod,
         };
         let (typed_kind, mut pod) = read(&out)
             .map_err(|m| err(&format!("not a valid pod spec: {m}")))?
