@@ -53,6 +53,9 @@ struct Args {
     /// The path to POST to: `/mutate` or `/validate`
     #[arg(long, default_value = "/mutate", value_parser = ["/mutate", "/validate"])]
     endpoint: String,
+    /// The server's `--worker-threads` (default: its own default)
+    #[arg(long)]
+    worker_threads: Option<u16>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -89,8 +92,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // Not in the watched certificate directory: every audit line would be a file event.
     let audit_dir = tempfile::tempdir()?;
     let audit = audit_dir.path().join("audit.jsonl");
-    let child = Command::new(&server_bin)
-        .arg("serve")
+    let mut command = Command::new(&server_bin);
+    command.arg("serve");
+    if let Some(n) = args.worker_threads {
+        command.arg(format!("--worker-threads={n}"));
+    }
+    let child = command
         .arg("--policy")
         .arg(&args.policy)
         .arg("--tls-cert")
