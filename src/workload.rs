@@ -264,9 +264,8 @@ pub fn typed_pod(object: &Value) -> Result<Option<(WorkloadKind, TypedPod)>, Str
 /// read (`hostNetwork`, `hostPID`, `hostIPC`, `hostUsers`, `os`, the pod's
 /// `securityContext`, `volumes`, and each container's `name`, `image`, `restartPolicy`,
 /// `securityContext`, `ports`, probes and `lifecycle`), the rest of the spec is left at
-/// its default. A wrongly typed
-/// field among those is still an error; one elsewhere is not seen (the API server
-/// refuses it before admission).
+/// its default. A wrongly typed field among those is still an error; one elsewhere is not
+/// seen (the API server refuses it before admission).
 ///
 /// Every check judges it as it judges [`typed_pod`]'s: tests/pss_fixtures.rs
 /// (`admitted_pod_reads_what_pod_security_judges`) compares the two over every upstream
