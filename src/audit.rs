@@ -192,7 +192,7 @@ impl<'p> Audit<'p> {
 fn preset_of(object: &Value, kind: WorkloadKind) -> crate::policy::Preset {
     let labels = workload::pod_labels(object, kind);
     let pod = PodFacts::new(&labels, workload::at(object, kind.spec_path()));
-    presets::detect(&pod).preset
+    presets::detected(&pod)
 }
 
 #[cfg(test)]

@@ -125,6 +125,14 @@ impl Preset {
             },
         }
     }
+
+    /// The preset of [`Preset::choose`], without the reason.
+    pub fn resolve(self, pod: &PodFacts<'_>) -> Preset {
+        match self {
+            Preset::Auto => presets::detected(pod),
+            preset => preset,
+        }
+    }
 }
 
 impl fmt::Display for Preset {
@@ -148,26 +156,37 @@ pub struct RoleMatcher {
 }
 
 /// Matches a glob with `*` (any run, possibly empty) and `?` (one character).
+///
+/// Greedy with one backtrack point (the last `*`), over the characters of both strings
+/// in place: a render matches every container's name against the role globs, so nothing
+/// is allocated.
 pub fn glob_match(pattern: &str, name: &str) -> bool {
-    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    let char_len = |s: &str, at: usize| s[at..].chars().next().map_or(1, char::len_utf8);
+    // Byte offsets into `pattern` and `name`; after a `*`: where in the pattern to resume
+    // and where in the name the run it matches ends.
     let (mut pi, mut ni, mut star, mut mark) = (0, 0, None, 0);
-    while ni < n.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
-            pi += 1;
-            ni += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ni;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ni = mark;
-        } else {
-            return false;
+    while let Some(nc) = name[ni..].chars().next() {
+        match pattern[pi..].chars().next() {
+            Some('*') => {
+                star = Some(pi + 1);
+                mark = ni;
+                pi += 1;
+            }
+            Some(pc) if pc == '?' || pc == nc => {
+                pi += pc.len_utf8();
+                ni += nc.len_utf8();
+            }
+            _ => match star {
+                Some(resume) => {
+                    pi = resume;
+                    mark += char_len(name, mark);
+                    ni = mark;
+                }
+                None => return false,
+            },
         }
     }
-    p[pi..].iter().all(|&c| c == '*')
+    pattern[pi..].chars().all(|c| c == '*')
 }
 
 /// Whether pod labels match a Kubernetes label selector (`matchLabels` and
@@ -211,7 +230,7 @@ pub fn role_of(
             return m.role;
         }
     }
-    match presets::definition(preset.choose(pod).preset) {
+    match presets::definition(preset.resolve(pod)) {
         Some(def) => presets::role_in(def, pod, name, kind),
         // Only `auto` has no table, and `choose` never returns it; the generic answer all the same.
         None => match kind {
@@ -241,7 +260,7 @@ pub fn detect_preset<S: AsRef<str>>(labels: &BTreeMap<String, String>, container
         labels,
         containers: containers.iter().map(AsRef::as_ref).collect(),
     };
-    presets::detect(&pod).preset
+    presets::detected(&pod)
 }
 
 #[cfg(test)]
@@ -260,8 +279,40 @@ mod tests {
     #[case("a*b*c", "aXXbYY", false)]
     #[case("build", "build", true)]
     #[case("build", "builds", false)]
+    #[case("*", "bäu", true)]
+    #[case("b?u", "bäu", true)]
+    #[case("b?", "bäu", false)]
+    #[case("*ü*", "grün-helper", true)]
+    #[case("ä*", "a", false)]
+    #[case("**a", "ba", true)]
+    #[case("a*", "*", false)]
+    #[case("*", "*", true)]
     fn globs(#[case] pattern: &str, #[case] name: &str, #[case] expected: bool) {
         assert_eq!(glob_match(pattern, name), expected);
+    }
+
+    /// What a glob means, by recursion on the pattern: the oracle for `glob_match`.
+    fn glob_by_definition(p: &[char], n: &[char]) -> bool {
+        match p.split_first() {
+            None => n.is_empty(),
+            Some(('*', rest)) => (0..=n.len()).any(|i| glob_by_definition(rest, &n[i..])),
+            Some((c, rest)) => n
+                .split_first()
+                .is_some_and(|(d, n)| (*c == '?' || c == d) && glob_by_definition(rest, n)),
+        }
+    }
+
+    proptest::proptest! {
+        /// Names and patterns over a small alphabet (with a two-byte character, and `*`
+        /// and `?` in names too), so that runs, backtracking and repeats are common.
+        #[test]
+        fn globs_mean_their_definition(pattern in "[ab*?ä]{0,7}", name in "[ab*?ä]{0,7}") {
+            let chars = |s: &str| s.chars().collect::<Vec<_>>();
+            proptest::prop_assert_eq!(
+                glob_match(&pattern, &name),
+                glob_by_definition(&chars(&pattern), &chars(&name))
+            );
+        }
     }
 
     #[rstest]

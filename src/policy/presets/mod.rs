@@ -281,25 +281,34 @@ pub struct Choice {
 /// `preset: auto`: the first preset one of whose [`Definition::recognise`] conditions the
 /// pod meets, label conditions before container-name ones; else `generic`.
 pub fn detect(pod: &PodFacts<'_>) -> Choice {
-    for by_label in [true, false] {
-        for d in DEFINITIONS {
-            let found = d
-                .recognise
+    match recognise(pod) {
+        Some((d, c)) => Choice {
+            preset: d.preset,
+            reason: c.describe(pod),
+        },
+        None => Choice {
+            preset: Preset::Generic,
+            reason: "no CI system's labels or containers".into(),
+        },
+    }
+}
+
+/// The preset [`detect`] chooses, without saying why (what rendering needs, per container).
+pub fn detected(pod: &PodFacts<'_>) -> Preset {
+    recognise(pod).map_or(Preset::Generic, |(d, _)| d.preset)
+}
+
+/// The definition and the condition [`detect`] recognises the pod by.
+fn recognise(pod: &PodFacts<'_>) -> Option<(&'static Definition, &'static PodCond)> {
+    [true, false].into_iter().find_map(|by_label| {
+        DEFINITIONS.iter().find_map(|d| {
+            d.recognise
                 .iter()
                 .filter(|c| c.labels.is_empty() != by_label)
-                .find(|c| c.holds(pod));
-            if let Some(c) = found {
-                return Choice {
-                    preset: d.preset,
-                    reason: c.describe(pod),
-                };
-            }
-        }
-    }
-    Choice {
-        preset: Preset::Generic,
-        reason: "no CI system's labels or containers".into(),
-    }
+                .find(|c| c.holds(pod))
+                .map(|c| (*d, c))
+        })
+    })
 }
 
 /// The role of a container under one preset's table.
