@@ -264,8 +264,15 @@ impl Record<'_> {
             out.extend_from_slice(br#","new":"#);
             serde_json::to_writer(&mut *out, &c.new)?;
             out.extend_from_slice(br#","origin":"#);
-            match c.origin {
-                Some(origin) => serde_json::to_writer(&mut *out, &Shown(origin))?,
+            match c.origin.map(|o| (o, o.fixed_text())) {
+                // Fixed names need no escaping (a test says so): no formatting per change.
+                Some((_, Some((a, b)))) => {
+                    out.push(b'"');
+                    out.extend_from_slice(a.as_bytes());
+                    out.extend_from_slice(b.as_bytes());
+                    out.push(b'"');
+                }
+                Some((origin, None)) => serde_json::to_writer(&mut *out, &Shown(origin))?,
                 None => out.extend_from_slice(b"null"),
             }
             out.push(b'}');
@@ -335,6 +342,38 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    /// The audit line writes an origin's fixed text as it is: every one is what
+    /// serde_json writes for its `Display` text.
+    #[test]
+    fn fixed_origin_names_need_no_escaping() {
+        use crate::{
+            merge::{Layer, Origin, Scope},
+            policy::Role,
+        };
+        let scopes = [Scope::Pod, Scope::Containers]
+            .into_iter()
+            .chain(Role::ALL.map(Scope::Role));
+        let layers = [
+            Layer::Default,
+            Layer::RoleDefault,
+            Layer::Job,
+            Layer::Enforced,
+            Layer::RoleEnforced,
+        ];
+        let origins = scopes
+            .flat_map(|scope| layers.map(|layer| Origin::new(layer, scope)))
+            .chain([Origin::WorkdirInit, Origin::ForcedUser]);
+        for origin in origins {
+            let (a, b) = origin.fixed_text().expect("not an exception");
+            assert_eq!(
+                serde_json::to_string(&origin.to_string()).unwrap(),
+                format!("\"{a}{b}\""),
+                "{origin:?}"
+            );
+        }
+        assert_eq!(Origin::Exception("x").fixed_text(), None);
+    }
 
     fn rfc3339(t: SystemTime) -> String {
         Rfc3339(t).to_string()

@@ -80,26 +80,42 @@ impl Origin {
     }
 }
 
-impl fmt::Display for Origin {
-    /// The policy key (`pod.default`, `build.enforced`), `job` or `job (pod)`,
-    /// `exception "NAME"`, `workdirInit`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Origin {
+    /// The origin's text in two fixed parts (`("build", ".enforced")`, `("job", "")`),
+    /// for every origin but an exception's, whose text holds the exception's name. The
+    /// audit line writes these without formatting; [`Display`](fmt::Display) joins them.
+    pub fn fixed_text(self) -> Option<(&'static str, &'static str)> {
         let (layer, scope) = match self {
-            Origin::WorkdirInit => return f.write_str("workdirInit"),
-            Origin::ForcedUser => return f.write_str("forcedUser"),
-            Origin::Exception(name) => return write!(f, "exception \"{name}\""),
-            Origin::Layer { layer, scope } => (*layer, *scope),
+            Origin::WorkdirInit => return Some(("workdirInit", "")),
+            Origin::ForcedUser => return Some(("forcedUser", "")),
+            Origin::Exception(_) => return None,
+            Origin::Layer { layer, scope } => (layer, scope),
         };
         let section = match scope {
             Scope::Pod => "pod",
             Scope::Containers => "containers",
             Scope::Role(r) => r.as_str(),
         };
-        match layer {
-            Layer::Job if scope == Scope::Pod => f.write_str("job (pod securityContext)"),
-            Layer::Job => f.write_str("job"),
-            Layer::Default | Layer::RoleDefault => write!(f, "{section}.default"),
-            Layer::Enforced | Layer::RoleEnforced => write!(f, "{section}.enforced"),
+        Some(match layer {
+            Layer::Job if scope == Scope::Pod => ("job (pod securityContext)", ""),
+            Layer::Job => ("job", ""),
+            Layer::Default | Layer::RoleDefault => (section, ".default"),
+            Layer::Enforced | Layer::RoleEnforced => (section, ".enforced"),
+        })
+    }
+}
+
+impl fmt::Display for Origin {
+    /// The policy key (`pod.default`, `build.enforced`), `job` or `job (pod)`,
+    /// `exception "NAME"`, `workdirInit`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self, self.fixed_text()) {
+            (Origin::Exception(name), _) => write!(f, "exception \"{name}\""),
+            (_, fixed) => {
+                let (a, b) = fixed.unwrap_or_default();
+                f.write_str(a)?;
+                f.write_str(b)
+            }
         }
     }
 }
