@@ -282,7 +282,7 @@ fn value() -> impl Strategy<Value = Value> {
         any::<u64>().prop_map(Value::from),
         any::<i64>().prop_map(Value::from),
         (-1e6f64..1e6).prop_map(Value::from),
-        "[ -~]{0,16}".prop_map(Value::String),
+        "[ -~]{0,16}".prop_map(Value::from),
         prop_oneof![
             Just("yes"),
             Just("on"),
@@ -298,7 +298,7 @@ fn value() -> impl Strategy<Value = Value> {
             Just("#x"),
             Just("line\nbreak"),
         ]
-        .prop_map(|s| Value::String(s.to_string())),
+        .prop_map(|s| Value::from(s.to_string())),
     ];
     leaf.prop_recursive(4, 48, 6, move |inner| {
         prop_oneof![
@@ -324,7 +324,7 @@ fn flow(v: &Value, out: &mut String) {
             if plain {
                 out.push_str(s);
             } else {
-                out.push_str(&serde_json::to_string(s).unwrap_or_default());
+                out.push_str(&serde_json::to_string(s.as_str()).unwrap_or_default());
             }
         }
         Value::Array(items) => {
@@ -343,7 +343,7 @@ fn flow(v: &Value, out: &mut String) {
                 if i > 0 {
                     out.push_str(", ");
                 }
-                flow(&Value::String(k.clone()), out);
+                flow(&Value::from(k.as_str()), out);
                 out.push_str(": ");
                 flow(item, out);
             }

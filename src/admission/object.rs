@@ -141,7 +141,7 @@ impl<'de> Visitor<'de> for Reader {
         Ok((Value::from(v), None))
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok((Value::String(v.to_string()), None))
+        Ok((Value::from(v), None))
     }
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
         Ok((Value::Null, None))

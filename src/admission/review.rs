@@ -744,7 +744,7 @@ mod tests {
         let mut review = crate::value::to_value(&response.into_review())?;
         if let (Some(patch), Some(r)) = (patch, review.get_mut("response").and_then(Value::as_object_mut)) {
             let encoded = base64::engine::general_purpose::STANDARD.encode(patch);
-            r.insert("patch".into(), Value::String(encoded));
+            r.insert("patch".into(), Value::String(encoded.into()));
         }
         serde_json::to_vec(&review)
     }

@@ -27,7 +27,7 @@
 //! `tests/yaml_fast.rs` compares the two paths on every YAML file of the repository and of
 //! the shared fixtures, on generated documents and on a table of tricky scalars.
 
-use crate::value::{Map, Value};
+use crate::value::{Map, Str, Value};
 use serde_saphyr::granit_parser::{self, Event, Parser, ScalarStyle};
 
 use super::{MAX_DEPTH, yaml_options_for};
@@ -140,7 +140,7 @@ pub(crate) fn documents(text: &str) -> Option<Vec<Value>> {
                     *key = Some(map_key(text.as_ref(), style)?);
                     continue;
                 }
-                scalar(text.into_owned(), style)?
+                scalar(text, style)?
             }
             Event::SequenceStart(_, anchor, ref tag) | Event::MappingStart(_, anchor, ref tag) => {
                 if anchor != 0 || tag.is_some() || stack.len() + 2 >= MAX_DEPTH {
@@ -205,9 +205,10 @@ fn map_key(text: &str, style: ScalarStyle) -> Option<String> {
 }
 
 /// A scalar value (not a key).
-fn scalar(text: String, style: ScalarStyle) -> Option<Value> {
+fn scalar(text: std::borrow::Cow<'_, str>, style: ScalarStyle) -> Option<Value> {
     match scalar_ref(&text, style)? {
-        Resolved::Str => Some(Value::String(text)),
+        // Held inline when short, whether the parser lent or gave the text.
+        Resolved::Str => Some(Value::String(Str::from(text))),
         Resolved::Value(v) => Some(v),
     }
 }

@@ -1,11 +1,15 @@
 //! The JSON value ciguard reads manifests and admission objects into.
 //!
 //! It has the shape and the method names of `serde_json::Value` (whose `Number` it
-//! uses), with one difference that matters for speed: an object is a list of members in
-//! input order, not an order-keeping hash map. The engine looks members up by name in
-//! small objects (security contexts, containers, pod specs), where comparing names in
-//! order is cheaper than hashing them, and reading a pod no longer hashes every key of
-//! every object (that was 40 % of reading one; docs/performance.md has the figures).
+//! uses), with two differences that matter for speed:
+//! - an object is a list of members in input order, not an order-keeping hash map. The
+//!   engine looks members up by name in small objects (security contexts, containers, pod
+//!   specs), where comparing names in order is cheaper than hashing them, and reading a
+//!   pod no longer hashes every key of every object (that was 40 % of reading one;
+//!   docs/performance.md has the figures);
+//! - a string value is a [`Str`], which holds up to 24 bytes inline, so that reading a
+//!   pod does not allocate for each name, image and mode it carries (`as_str`,
+//!   `From<String>` and `From<&str>` work as for serde_json's).
 //!
 //! Objects with more than [`SCAN`] members also keep a hash index of their member names
 //! (randomly keyed, as std's `HashMap`), so that looking a name up, adding one and reading
@@ -42,6 +46,12 @@ pub use map::{Entry, Iter, IterMut, Map};
 mod map;
 mod read;
 
+/// A string value of a [`Value`]: up to 24 bytes are held inline, longer ones on the
+/// heap. Most string values in a Kubernetes object are short (names, images, modes, paths),
+/// so reading one allocates for few of them. Member names stay `String`s: they are
+/// compared on every look-up, which a `String` does faster.
+pub type Str = compact_str::CompactString;
+
 /// Objects with at most this many members are searched in order, without an index.
 pub const SCAN: usize = 16;
 
@@ -68,7 +78,7 @@ pub enum Value {
     /// A number.
     Number(Number),
     /// A string.
-    String(String),
+    String(Str),
     /// An array.
     Array(Vec<Value>),
     /// An object, its members in input order.
@@ -428,13 +438,19 @@ impl From<bool> for Value {
 
 impl From<String> for Value {
     fn from(s: String) -> Self {
+        Value::String(s.into())
+    }
+}
+
+impl From<Str> for Value {
+    fn from(s: Str) -> Self {
         Value::String(s)
     }
 }
 
 impl From<&str> for Value {
     fn from(s: &str) -> Self {
-        Value::String(s.to_string())
+        Value::String(Str::new(s))
     }
 }
 
@@ -480,7 +496,7 @@ impl From<serde_json::Value> for Value {
             serde_json::Value::Null => Value::Null,
             serde_json::Value::Bool(b) => Value::Bool(b),
             serde_json::Value::Number(n) => Value::Number(n),
-            serde_json::Value::String(s) => Value::String(s),
+            serde_json::Value::String(s) => Value::String(s.into()),
             serde_json::Value::Array(a) => Value::Array(a.into_iter().map(Value::from).collect()),
             serde_json::Value::Object(m) => Value::Object(Map::from_read(
                 m.into_iter().map(|(k, v)| (k, Value::from(v))).collect(),
@@ -495,7 +511,7 @@ impl From<Value> for serde_json::Value {
             Value::Null => serde_json::Value::Null,
             Value::Bool(b) => serde_json::Value::Bool(b),
             Value::Number(n) => serde_json::Value::Number(n),
-            Value::String(s) => serde_json::Value::String(s),
+            Value::String(s) => serde_json::Value::String(s.into()),
             Value::Array(a) => serde_json::Value::Array(a.into_iter().map(Into::into).collect()),
             Value::Object(m) => {
                 serde_json::Value::Object(m.into_iter().map(|(k, v)| (k, v.into())).collect())
