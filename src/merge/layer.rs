@@ -109,14 +109,12 @@ impl fmt::Display for Origin {
     /// The policy key (`pod.default`, `build.enforced`), `job` or `job (pod)`,
     /// `exception "NAME"`, `workdirInit`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self, self.fixed_text()) {
-            (Origin::Exception(name), _) => write!(f, "exception \"{name}\""),
-            (_, fixed) => {
-                let (a, b) = fixed.unwrap_or_default();
-                f.write_str(a)?;
-                f.write_str(b)
-            }
+        if let Origin::Exception(name) = self {
+            return write!(f, "exception \"{name}\"");
         }
+        let (a, b) = self.fixed_text().unwrap_or_default();
+        f.write_str(a)?;
+        f.write_str(b)
     }
 }
 

@@ -232,7 +232,7 @@ pub fn role_of(
     }
     match presets::definition(preset.resolve(pod)) {
         Some(def) => presets::role_in(def, pod, name, kind),
-        // Only `auto` has no table, and `choose` never returns it; the generic answer all the same.
+        // Only `auto` has no table, and `resolve` never returns it; the generic answer all the same.
         None => match kind {
             ContainerKind::Container => Role::Build,
             ContainerKind::Init => Role::Init,
