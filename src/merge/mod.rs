@@ -557,12 +557,13 @@ impl Engine<'_, '_> {
         field: &str,
         scope: Scope,
     ) {
+        // Most fields have no candidate at all: nothing to check, no list to find.
+        let Some(top) = c.winner() else { return };
         let Some((name, list)) = validity::list_for(self.policy, field) else {
             return;
         };
         // Woodpecker's rule (SPEC §5): uid/gid 0 of a user namespace is not root on the node.
         let root_in_user_namespace = self.user_namespace && self.policy.spec().allow_root_in_user_namespace;
-        let Some(top) = c.winner() else { return };
         // A request for a value the policy itself offers at some layer is within what the
         // admin allows (this also keeps a re-render of a rendered pod quiet).
         if top.origin != Origin::new(Layer::Job, scope)
