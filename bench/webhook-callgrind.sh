@@ -1,0 +1,71 @@
+#!/bin/sh
+# Instructions per admission request, counted by callgrind: the figure docs/performance.md
+# judges every webhook change by, because unlike wall time it does not move with the
+# machine's load. Builds ciguard and the load client in release mode, runs `ciguard serve`
+# under `valgrind --tool=callgrind` twice through the load client (100 req/s, 8 kept-alive
+# HTTPS connections, the GitLab Runner AdmissionReview), once for 300 requests and once for
+# 800, and prints (instructions of the long run - of the short run) / 500: start-up, the
+# policy load and the 8 TLS handshakes are in both runs and cancel out.
+#
+#   bench/webhook-callgrind.sh                        # /mutate
+#   bench/webhook-callgrind.sh --endpoint /validate
+#   bench/webhook-callgrind.sh --keep DIR             # keep the callgrind files, then:
+#   callgrind_annotate --inclusive=yes DIR/callgrind.8s.out | less
+#
+# Needs valgrind (Debian: apt-get install valgrind). About a minute.
+set -eu
+cd "$(dirname "$0")/.."
+endpoint=/mutate
+keep=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --endpoint) endpoint=$2; shift 2 ;;
+    --keep) keep=$2; shift 2 ;;
+    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+if ! command -v valgrind >/dev/null; then
+    echo "valgrind is not installed (Debian: apt-get install valgrind)" >&2
+    exit 1
+fi
+target="${CARGO_TARGET_DIR:-target}"
+cargo build --quiet --release --bin ciguard --example webhook_load
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+out=${keep:-$work}
+mkdir -p "$out"
+
+# The load client kills its server with SIGKILL, which leaves callgrind no time to write
+# its counts: the wrapper it starts runs the server in the background, so the server
+# outlives the wrapper and is stopped below with SIGTERM (a graceful shutdown).
+cat >"$work/server" <<EOF
+#!/bin/sh
+valgrind --tool=callgrind --callgrind-out-file="\$CALLGRIND_OUT" "$PWD/$target/release/ciguard" "\$@" \
+    >"\$CALLGRIND_OUT.log" 2>&1 &
+echo \$! >"\$CALLGRIND_OUT.pid"
+wait
+EOF
+chmod +x "$work/server"
+
+# run SECONDS: prints "REQUESTS INSTRUCTIONS"
+run() {
+    file="$out/callgrind.$1s.out"
+    CALLGRIND_OUT=$file "$target/release/examples/webhook_load" --server "$work/server" \
+        --endpoint "$endpoint" --rate 100 --duration "$1" --connections 8 >"$file.load" 2>&1
+    pid=$(cat "$file.pid")
+    kill -TERM "$pid"
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.5; done
+    requests=$(sed -n 's/^requests: \([0-9]*\) ok, 0 failed$/\1/p' "$file.load")
+    instructions=$(sed -n 's/^==[0-9]*== Collected : \([0-9]*\)$/\1/p' "$file.log")
+    if [ -z "$requests" ] || [ -z "$instructions" ]; then
+        echo "the run of $1 s failed:" >&2
+        cat "$file.load" "$file.log" >&2
+        exit 1
+    fi
+    echo "$requests $instructions"
+}
+
+set -- $(run 3) $(run 8)
+echo "POST $endpoint, GitLab Runner pod, release build: $1 requests $2 instructions, $3 requests $4 instructions"
+echo "instructions per request: $(( ($4 - $2) / ($3 - $1) ))"
