@@ -1,27 +1,31 @@
 #!/bin/sh
 # Instructions per admission request, counted by callgrind: the figure docs/performance.md
 # judges every webhook change by, because unlike wall time it does not move with the
-# machine's load. Builds ciguard and the load client in release mode, runs `ciguard serve`
-# under `valgrind --tool=callgrind` twice through the load client (100 req/s, 8 kept-alive
-# HTTPS connections, the GitLab Runner AdmissionReview), once for 300 requests and once for
-# 800, and prints (instructions of the long run - of the short run) / 500: start-up, the
-# policy load and the 8 TLS handshakes are in both runs and cancel out.
+# machine's load. Builds ciguard (`release`, or --profile) and the load client, runs
+# `ciguard serve` under `valgrind --tool=callgrind` twice through the load client
+# (100 req/s, 8 kept-alive HTTPS connections, the GitLab Runner AdmissionReview), once for
+# 300 requests and once for 800, and prints (instructions of the long run - of the short
+# run) / 500: start-up, the policy load and the 8 TLS handshakes are in both runs and
+# cancel out.
 #
 #   bench/webhook-callgrind.sh                        # /mutate
 #   bench/webhook-callgrind.sh --endpoint /validate
+#   bench/webhook-callgrind.sh --profile dist         # the server as the image ships it
 #   bench/webhook-callgrind.sh --keep DIR             # keep the callgrind files, then:
 #   callgrind_annotate --inclusive=yes DIR/callgrind.8s.out | less
 #
-# Needs valgrind (Debian: apt-get install valgrind). About a minute.
+# Needs valgrind (Debian: apt-get install valgrind). About a minute once built.
 set -eu
 cd "$(dirname "$0")/.."
 endpoint=/mutate
+profile=release
 keep=""
 while [ $# -gt 0 ]; do
     case "$1" in
     --endpoint) endpoint=$2; shift 2 ;;
     --keep) keep=$2; shift 2 ;;
-    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+    --profile) profile=$2; shift 2 ;;
+    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -30,7 +34,8 @@ if ! command -v valgrind >/dev/null; then
     exit 1
 fi
 target="${CARGO_TARGET_DIR:-target}"
-cargo build --quiet --release --bin ciguard --example webhook_load
+cargo build --quiet --profile "$profile" --bin ciguard
+cargo build --quiet --release --example webhook_load
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 out=${keep:-$work}
@@ -41,7 +46,7 @@ mkdir -p "$out"
 # outlives the wrapper and is stopped below with SIGTERM (a graceful shutdown).
 cat >"$work/server" <<EOF
 #!/bin/sh
-valgrind --tool=callgrind --callgrind-out-file="\$CALLGRIND_OUT" "$PWD/$target/release/ciguard" "\$@" \
+valgrind --tool=callgrind --callgrind-out-file="\$CALLGRIND_OUT" "$PWD/$target/$profile/ciguard" "\$@" \
     >"\$CALLGRIND_OUT.log" 2>&1 &
 echo \$! >"\$CALLGRIND_OUT.pid"
 wait
@@ -67,5 +72,5 @@ run() {
 }
 
 set -- $(run 3) $(run 8)
-echo "POST $endpoint, GitLab Runner pod, release build: $1 requests $2 instructions, $3 requests $4 instructions"
+echo "POST $endpoint, GitLab Runner pod, $profile build: $1 requests $2 instructions, $3 requests $4 instructions"
 echo "instructions per request: $(( ($4 - $2) / ($3 - $1) ))"
