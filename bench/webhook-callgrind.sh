@@ -37,9 +37,10 @@ target="${CARGO_TARGET_DIR:-target}"
 cargo build --quiet --profile "$profile" --bin ciguard
 cargo build --quiet --release --example webhook_load
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 out=${keep:-$work}
 mkdir -p "$out"
+# A server still running (the script interrupted) is stopped on the way out.
+trap 'for f in "$out"/*.pid; do [ -f "$f" ] && kill -TERM "$(cat "$f")" 2>/dev/null; done; rm -rf "$work"' EXIT
 
 # The load client kills its server with SIGKILL, which leaves callgrind no time to write
 # its counts: the wrapper it starts runs the server in the background, so the server
@@ -56,21 +57,32 @@ chmod +x "$work/server"
 # run SECONDS: prints "REQUESTS INSTRUCTIONS"
 run() {
     file="$out/callgrind.$1s.out"
+    status=0
     CALLGRIND_OUT=$file "$target/release/examples/webhook_load" --server "$work/server" \
-        --endpoint "$endpoint" --rate 100 --duration "$1" --connections 8 >"$file.load" 2>&1
-    pid=$(cat "$file.pid")
-    kill -TERM "$pid"
-    while kill -0 "$pid" 2>/dev/null; do sleep 0.5; done
+        --endpoint "$endpoint" --rate 100 --duration "$1" --connections 8 >"$file.load" 2>&1 ||
+        status=$?
+    if [ -f "$file.pid" ]; then
+        pid=$(cat "$file.pid")
+        kill -TERM "$pid" 2>/dev/null || true
+        while kill -0 "$pid" 2>/dev/null; do sleep 0.5; done
+        rm -f "$file.pid"
+    fi
     requests=$(sed -n 's/^requests: \([0-9]*\) ok, 0 failed$/\1/p' "$file.load")
-    instructions=$(sed -n 's/^==[0-9]*== Collected : \([0-9]*\)$/\1/p' "$file.log")
-    if [ -z "$requests" ] || [ -z "$instructions" ]; then
+    instructions=""
+    if [ -f "$file.log" ]; then
+        instructions=$(sed -n 's/^==[0-9]*== Collected : \([0-9]*\)$/\1/p' "$file.log")
+    fi
+    if [ "$status" -ne 0 ] || [ -z "$requests" ] || [ -z "$instructions" ]; then
         echo "the run of $1 s failed:" >&2
-        cat "$file.load" "$file.log" >&2
-        exit 1
+        cat "$file.load" >&2
+        [ -f "$file.log" ] && cat "$file.log" >&2
+        return 1
     fi
     echo "$requests $instructions"
 }
 
-set -- $(run 3) $(run 8)
+short=$(run 3) || exit 1
+long=$(run 8) || exit 1
+set -- $short $long
 echo "POST $endpoint, GitLab Runner pod, $profile build: $1 requests $2 instructions, $3 requests $4 instructions"
 echo "instructions per request: $(( ($4 - $2) / ($3 - $1) ))"
