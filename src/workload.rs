@@ -10,14 +10,17 @@ use std::{
 use crate::value::Value;
 use k8s_openapi::{
     api::core::v1::{
-        Container, ContainerPort, EphemeralContainer, Lifecycle, PodOS, PodSecurityContext, PodSpec, Probe,
-        SecurityContext, Volume,
+        self as core, ContainerPort, Lifecycle, PodOS, PodSecurityContext, PodSpec, Probe, SecurityContext,
     },
+    apimachinery::pkg::api::resource::Quantity,
     apimachinery::pkg::apis::meta::v1::ObjectMeta,
 };
 use serde::Deserialize;
 
-use crate::source::{self, SyntaxError};
+use crate::{
+    pss::view::{ContainerList, ContainerView, PodView, Sources, VolumeView},
+    source::{self, SyntaxError},
+};
 
 /// Errors reading input documents.
 #[derive(Debug, thiserror::Error)]
@@ -256,28 +259,32 @@ pub fn slim_metadata(metadata: Option<&Value>) -> Result<ObjectMeta, serde_json:
 /// `render` and `check` need for manifests from disk. For objects the API server has
 /// already validated, [`admitted_pod`] reads only what Pod Security judges.
 pub fn typed_pod(object: &Value) -> Result<Option<(WorkloadKind, TypedPod)>, String> {
-    pod_with(object, |spec| PodSpec::deserialize(spec))
+    let pod = pod_with(object, |spec| PodSpec::deserialize(spec))?;
+    Ok(pod.map(|(kind, metadata, spec)| (kind, TypedPod { metadata, spec })))
 }
 
 /// [`typed_pod`] of an object the API server has already validated (an admission
 /// request's object): only the fields Pod Security and the policy's exceptions read are
 /// read (`hostNetwork`, `hostPID`, `hostIPC`, `hostUsers`, `os`, the pod's
 /// `securityContext`, `volumes`, and each container's `name`, `image`, `restartPolicy`,
-/// `securityContext`, `ports`, probes and `lifecycle`), the rest of the spec is left at
-/// its default. A wrongly typed field among those is still an error; one elsewhere is not
-/// seen (the API server refuses it before admission).
+/// `securityContext`, `ports`, probes and `lifecycle`), each as its k8s-openapi type, into
+/// [`AdmittedPod`], which the checks read through its [`view`](AdmittedPod::view) without
+/// the full typed spec being built. A wrongly typed field among those is still an error;
+/// one elsewhere is not seen (the API server refuses it before admission).
 ///
 /// Every check judges it as it judges [`typed_pod`]'s: tests/pss_fixtures.rs
-/// (`admitted_pod_reads_what_pod_security_judges`) compares the two over every upstream
+/// (`slim_reads_give_the_typed_verdict`) compares the two over every upstream
 /// fixture, at every level and version.
-pub fn admitted_pod(object: &Value) -> Result<Option<(WorkloadKind, TypedPod)>, String> {
-    pod_with(object, |spec| AdmittedSpec::deserialize(spec).map(PodSpec::from))
+pub fn admitted_pod(object: &Value) -> Result<Option<(WorkloadKind, AdmittedPod)>, String> {
+    let pod = pod_with(object, |spec| AdmittedSpec::deserialize(spec))?;
+    Ok(pod.map(|(kind, metadata, spec)| (kind, AdmittedPod { metadata, spec })))
 }
 
-fn pod_with(
+/// The kind, metadata and spec (as `read_spec` reads it) of an object's pod.
+fn pod_with<S>(
     object: &Value,
-    read_spec: impl FnOnce(&Value) -> Result<PodSpec, serde_json::Error>,
-) -> Result<Option<(WorkloadKind, TypedPod)>, String> {
+    read_spec: impl FnOnce(&Value) -> Result<S, serde_json::Error>,
+) -> Result<Option<(WorkloadKind, ObjectMeta, S)>, String> {
     let Some(kind) = WorkloadKind::of(object) else {
         return Ok(None);
     };
@@ -287,15 +294,89 @@ fn pod_with(
         None | Some(Value::Null) => return Err(format!("{}: missing pod spec", kind.spec_pointer())),
         Some(s) => read_spec(s).map_err(|e| format!("{}: {e}", kind.spec_pointer()))?,
     };
-    Ok(Some((kind, TypedPod { metadata, spec })))
+    Ok(Some((kind, metadata, spec)))
+}
+
+/// The pod of an admitted object as [`admitted_pod`] reads it: its metadata, and of its
+/// spec what Pod Security and the policy's exceptions read.
+#[derive(Debug)]
+pub struct AdmittedPod {
+    /// The pod's (or template's) metadata, as [`slim_metadata`] reads it.
+    pub metadata: ObjectMeta,
+    spec: AdmittedSpec,
+}
+
+impl AdmittedPod {
+    /// What the checks read of the pod.
+    pub fn view(&self) -> PodView<'_> {
+        let s = &self.spec;
+        let len = |l: Option<usize>| l.unwrap_or(0);
+        let mut containers = Vec::with_capacity(
+            len(s.init_containers.as_ref().map(Vec::len))
+                + len(s.containers.as_ref().map(Vec::len))
+                + len(s.ephemeral_containers.as_ref().map(Vec::len)),
+        );
+        containers.extend(
+            s.init_containers
+                .iter()
+                .flatten()
+                .map(|c| c.view(ContainerList::Init)),
+        );
+        containers.extend(
+            s.containers
+                .iter()
+                .flatten()
+                .map(|c| c.view(ContainerList::Regular)),
+        );
+        containers.extend(
+            s.ephemeral_containers
+                .iter()
+                .flatten()
+                .map(|c| c.view(ContainerList::Ephemeral)),
+        );
+        PodView {
+            host_network: s.host_network,
+            host_pid: s.host_pid,
+            host_ipc: s.host_ipc,
+            host_users: s.host_users,
+            os_name: s.os.as_ref().map(|os| os.name.as_str()),
+            security_context: s.security_context.as_deref(),
+            volumes: s
+                .volumes
+                .iter()
+                .flatten()
+                .map(|v| VolumeView {
+                    name: v.name.as_deref().unwrap_or_default(),
+                    sources: v.sources,
+                })
+                .collect(),
+            containers,
+        }
+    }
+
+    /// [`pss::apply_pod_defaults`](crate::pss::apply_pod_defaults) on what was read: with
+    /// `hostNetwork: true`, every container and init container port without a `hostPort`
+    /// gets `hostPort = containerPort`.
+    pub fn apply_pod_defaults(&mut self) {
+        let s = &mut self.spec;
+        if s.host_network != Some(true) {
+            return;
+        }
+        let containers = s.containers.iter_mut().chain(s.init_containers.iter_mut());
+        for c in containers.flatten() {
+            crate::pss::default_host_ports(c.ports.iter_mut().flatten());
+        }
+    }
 }
 
 /// The fields of a pod spec that Pod Security's checks (`pss::checks`, `pss::visit`) and
 /// the policy's exceptions (`policy::exception::exemptions`) read, each read as its
 /// k8s-openapi type; every other field is skipped unread. Absent and `null` are alike, as
-/// in k8s-openapi's own reads.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// in k8s-openapi's own reads. The large members are boxed, and a volume keeps only which
+/// sources it sets: moving kilobyte-sized k8s-openapi structs (a `Container` is over 2 kB,
+/// a `Volume` over 3 kB) was half the cost of the read.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", expecting = "PodSpec")]
 struct AdmittedSpec {
     host_network: Option<bool>,
     #[serde(rename = "hostPID")]
@@ -304,74 +385,207 @@ struct AdmittedSpec {
     host_ipc: Option<bool>,
     host_users: Option<bool>,
     os: Option<PodOS>,
-    security_context: Option<PodSecurityContext>,
-    volumes: Option<Vec<Volume>>,
+    security_context: Option<Box<PodSecurityContext>>,
+    volumes: Option<Vec<AdmittedVolume>>,
     init_containers: Option<Vec<AdmittedContainer>>,
     containers: Option<Vec<AdmittedContainer>>,
-    ephemeral_containers: Option<Vec<AdmittedContainer>>,
+    ephemeral_containers: Option<Vec<AdmittedEphemeralContainer>>,
 }
 
-/// The fields of a container, init container or ephemeral container that [`AdmittedSpec`]
-/// reads: the checks' (`pss::visit::ContainerView`) and the exceptions' (`image`,
+/// The fields of a container (`$name`, read as a `$expecting`) that [`AdmittedSpec`]
+/// reads: the checks' (`pss::view::ContainerView`) and the exceptions' (`image`,
 /// `restartPolicy`).
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct AdmittedContainer {
-    name: Option<String>,
-    image: Option<String>,
-    restart_policy: Option<String>,
-    security_context: Option<SecurityContext>,
-    ports: Option<Vec<ContainerPort>>,
-    liveness_probe: Option<Probe>,
-    readiness_probe: Option<Probe>,
-    startup_probe: Option<Probe>,
-    lifecycle: Option<Lifecycle>,
-}
+macro_rules! admitted_container {
+    ($name:ident, $expecting:literal) => {
+        #[doc = concat!("The fields of a `", $expecting, "` that [`AdmittedSpec`] reads.")]
+        #[derive(Debug, Deserialize)]
+        #[serde(rename_all = "camelCase", expecting = $expecting)]
+        struct $name {
+            name: Option<String>,
+            image: Option<String>,
+            restart_policy: Option<String>,
+            security_context: Option<Box<SecurityContext>>,
+            ports: Option<Vec<ContainerPort>>,
+            liveness_probe: Option<Box<Probe>>,
+            readiness_probe: Option<Box<Probe>>,
+            startup_probe: Option<Box<Probe>>,
+            lifecycle: Option<Box<Lifecycle>>,
+        }
 
-/// `Container` and `EphemeralContainer` from the fields [`AdmittedContainer`] holds.
-macro_rules! container_from_admitted {
-    ($($ty:ident),*) => {$(
-        impl From<AdmittedContainer> for $ty {
-            fn from(c: AdmittedContainer) -> Self {
-                $ty {
-                    name: c.name.unwrap_or_default(),
-                    image: c.image,
-                    restart_policy: c.restart_policy,
-                    security_context: c.security_context,
-                    ports: c.ports,
-                    liveness_probe: c.liveness_probe,
-                    readiness_probe: c.readiness_probe,
-                    startup_probe: c.startup_probe,
-                    lifecycle: c.lifecycle,
-                    ..$ty::default()
+        impl $name {
+            fn view(&self, list: ContainerList) -> ContainerView<'_> {
+                ContainerView {
+                    list,
+                    name: self.name.as_deref().unwrap_or_default(),
+                    image: self.image.as_deref(),
+                    restart_policy: self.restart_policy.as_deref(),
+                    security_context: self.security_context.as_deref(),
+                    ports: self.ports.as_deref().unwrap_or_default(),
+                    liveness_probe: self.liveness_probe.as_deref(),
+                    readiness_probe: self.readiness_probe.as_deref(),
+                    startup_probe: self.startup_probe.as_deref(),
+                    lifecycle: self.lifecycle.as_deref(),
                 }
             }
         }
-    )*};
+    };
 }
 
-container_from_admitted!(Container, EphemeralContainer);
+admitted_container!(AdmittedContainer, "Container");
+admitted_container!(AdmittedEphemeralContainer, "EphemeralContainer");
 
-impl From<AdmittedSpec> for PodSpec {
-    fn from(s: AdmittedSpec) -> Self {
-        fn all<T: From<AdmittedContainer>>(list: Vec<AdmittedContainer>) -> Vec<T> {
-            list.into_iter().map(T::from).collect()
+/// A volume as [`AdmittedSpec`] reads it: its name, and which sources it sets, each source
+/// read as its k8s-openapi type (`pss::view::Sources::read_member`).
+#[derive(Debug)]
+struct AdmittedVolume {
+    name: Option<String>,
+    sources: Sources,
+}
+
+impl<'de> Deserialize<'de> for AdmittedVolume {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = AdmittedVolume;
+
+            // k8s-openapi's own wording, so that a wrongly typed volume reads the same.
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("Volume")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<AdmittedVolume, A::Error> {
+                let mut volume = AdmittedVolume {
+                    name: None,
+                    sources: Sources::default(),
+                };
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if key == "name" {
+                        volume.name = map.next_value()?;
+                    } else if !volume.sources.read_member(&key, &mut map)? {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                Ok(volume)
+            }
         }
-        PodSpec {
-            host_network: s.host_network,
-            host_pid: s.host_pid,
-            host_ipc: s.host_ipc,
-            host_users: s.host_users,
-            os: s.os,
-            security_context: s.security_context,
-            volumes: s.volumes,
-            init_containers: s.init_containers.map(all),
-            containers: s.containers.map(all).unwrap_or_default(),
-            ephemeral_containers: s.ephemeral_containers.map(all),
-            ..PodSpec::default()
-        }
+        d.deserialize_struct("Volume", &[], Visitor)
     }
 }
+
+/// [`admitted_pod`] of a manifest from disk, which nothing has validated yet: the fields
+/// Pod Security and the exceptions read are read as [`admitted_pod`] reads them, and every
+/// other field of the spec and of each container is read as its k8s-openapi type and
+/// dropped, so that a wrongly typed field anywhere is an error, as in [`typed_pod`]. What
+/// `render` and `check` use: the verdict is [`typed_pod`]'s without the full typed spec
+/// being built.
+///
+/// tests/pss_fixtures.rs compares its verdicts with [`typed_pod`]'s over every upstream
+/// fixture; the unit test `checked_pod_refuses_what_typed_pod_refuses` puts a value of every JSON
+/// type in every field of the spec, a container, an ephemeral container and a volume, and
+/// compares what the two reads say.
+pub fn checked_pod(object: &Value) -> Result<Option<(WorkloadKind, AdmittedPod)>, String> {
+    let pod = pod_with(object, |spec| {
+        let judged = AdmittedSpec::deserialize(spec)?;
+        RestSpec::deserialize(spec)?;
+        Ok(judged)
+    })?;
+    Ok(pod.map(|(kind, metadata, spec)| (kind, AdmittedPod { metadata, spec })))
+}
+
+/// A field read as its k8s-openapi type only to refuse a wrongly typed one: nothing is kept.
+struct Checked<T>(std::marker::PhantomData<T>);
+
+impl<T> Default for Checked<T> {
+    fn default() -> Self {
+        Checked(std::marker::PhantomData)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Checked<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        T::deserialize(d).map(|_| Checked::default())
+    }
+}
+
+/// The fields of a pod spec that [`AdmittedSpec`] does not read, each as its k8s-openapi
+/// type, and the containers' own such fields ([`RestContainer`]); `volumes`, which
+/// [`AdmittedVolume`] reads whole, is not among them. Only read to be refused when wrongly
+/// typed (`tests::rest_is_every_field_admitted_spec_leaves`).
+#[derive(Default, Deserialize)]
+#[serde(default, rename_all = "camelCase", expecting = "PodSpec")]
+#[allow(dead_code)] // read for its errors only
+struct RestSpec {
+    active_deadline_seconds: Checked<Option<i64>>,
+    affinity: Checked<Option<core::Affinity>>,
+    automount_service_account_token: Checked<Option<bool>>,
+    containers: Checked<Option<Vec<RestContainer>>>,
+    dns_config: Checked<Option<core::PodDNSConfig>>,
+    dns_policy: Checked<Option<String>>,
+    enable_service_links: Checked<Option<bool>>,
+    ephemeral_containers: Checked<Option<Vec<RestEphemeralContainer>>>,
+    eviction_responders: Checked<Option<Vec<core::EvictionResponder>>>,
+    host_aliases: Checked<Option<Vec<core::HostAlias>>>,
+    hostname: Checked<Option<String>>,
+    hostname_override: Checked<Option<String>>,
+    image_pull_secrets: Checked<Option<Vec<core::LocalObjectReference>>>,
+    init_containers: Checked<Option<Vec<RestContainer>>>,
+    node_name: Checked<Option<String>>,
+    node_selector: Checked<Option<BTreeMap<String, String>>>,
+    overhead: Checked<Option<BTreeMap<String, Quantity>>>,
+    preemption_policy: Checked<Option<String>>,
+    priority: Checked<Option<i32>>,
+    priority_class_name: Checked<Option<String>>,
+    readiness_gates: Checked<Option<Vec<core::PodReadinessGate>>>,
+    resource_claims: Checked<Option<Vec<core::PodResourceClaim>>>,
+    resources: Checked<Option<core::ResourceRequirements>>,
+    restart_policy: Checked<Option<String>>,
+    runtime_class_name: Checked<Option<String>>,
+    scheduler_name: Checked<Option<String>>,
+    scheduling_gates: Checked<Option<Vec<core::PodSchedulingGate>>>,
+    scheduling_group: Checked<Option<core::PodSchedulingGroup>>,
+    service_account: Checked<Option<String>>,
+    service_account_name: Checked<Option<String>>,
+    #[serde(rename = "setHostnameAsFQDN")]
+    set_hostname_as_fqdn: Checked<Option<bool>>,
+    share_process_namespace: Checked<Option<bool>>,
+    subdomain: Checked<Option<String>>,
+    termination_grace_period_seconds: Checked<Option<i64>>,
+    tolerations: Checked<Option<Vec<core::Toleration>>>,
+    topology_spread_constraints: Checked<Option<Vec<core::TopologySpreadConstraint>>>,
+}
+
+/// The fields of a `Container` (`$name`, `$expecting`) or an `EphemeralContainer` that
+/// [`AdmittedContainer`] does not read, each as its k8s-openapi type, plus `$extra`.
+macro_rules! rest_container {
+    ($name:ident, $expecting:literal, $($extra:ident: $ty:ty),*) => {
+        #[doc = concat!("The fields of a `", $expecting, "` that [`AdmittedContainer`] does not read, each as its k8s-openapi type.")]
+        #[derive(Default, Deserialize)]
+        #[serde(default, rename_all = "camelCase", expecting = $expecting)]
+        #[allow(dead_code)] // read for its errors only
+        struct $name {
+            args: Checked<Option<Vec<String>>>,
+            command: Checked<Option<Vec<String>>>,
+            env: Checked<Option<Vec<core::EnvVar>>>,
+            env_from: Checked<Option<Vec<core::EnvFromSource>>>,
+            image_pull_policy: Checked<Option<String>>,
+            resize_policy: Checked<Option<Vec<core::ContainerResizePolicy>>>,
+            resources: Checked<Option<core::ResourceRequirements>>,
+            restart_policy_rules: Checked<Option<Vec<core::ContainerRestartRule>>>,
+            stdin: Checked<Option<bool>>,
+            stdin_once: Checked<Option<bool>>,
+            termination_message_path: Checked<Option<String>>,
+            termination_message_policy: Checked<Option<String>>,
+            tty: Checked<Option<bool>>,
+            volume_devices: Checked<Option<Vec<core::VolumeDevice>>>,
+            volume_mounts: Checked<Option<Vec<core::VolumeMount>>>,
+            working_dir: Checked<Option<String>>,
+            $($extra: Checked<$ty>,)*
+        }
+    };
+}
+
+rest_container!(RestContainer, "Container",);
+rest_container!(RestEphemeralContainer, "EphemeralContainer", target_container_name: Option<String>);
 
 /// One input to read: stdin, or a file (named on the command line or found in a directory).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -682,6 +896,115 @@ fn value_type(v: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{json, value::testing::struct_fields};
+
+    /// The sorted union of some field lists.
+    fn union(lists: &[&[&'static str]]) -> Vec<&'static str> {
+        let mut all: Vec<&str> = lists.iter().flat_map(|l| l.iter().copied()).collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+
+    /// The admitted and the rest reads together read every field k8s-openapi reads, so a
+    /// field a k8s-openapi upgrade adds fails here rather than going unchecked; the only
+    /// fields both read are the container lists (each reads its own fields of them).
+    #[test]
+    fn rest_is_every_field_admitted_spec_leaves() {
+        let spec = (struct_fields::<AdmittedSpec>(), struct_fields::<RestSpec>());
+        assert_eq!(union(&[spec.0, spec.1]), union(&[struct_fields::<PodSpec>()]));
+        let both: Vec<&str> = spec.0.iter().copied().filter(|f| spec.1.contains(f)).collect();
+        assert_eq!(
+            union(&[&both]),
+            ["containers", "ephemeralContainers", "initContainers"]
+        );
+        let pairs = [
+            (
+                struct_fields::<AdmittedContainer>(),
+                struct_fields::<RestContainer>(),
+                struct_fields::<core::Container>(),
+            ),
+            (
+                struct_fields::<AdmittedEphemeralContainer>(),
+                struct_fields::<RestEphemeralContainer>(),
+                struct_fields::<core::EphemeralContainer>(),
+            ),
+        ];
+        for (admitted, rest, k8s) in pairs {
+            assert_eq!(union(&[admitted, rest]), union(&[k8s]));
+            assert!(admitted.iter().all(|f| !rest.contains(f)));
+        }
+    }
+
+    /// A value of every JSON type (and integers only some number types take).
+    fn samples() -> Vec<Value> {
+        vec![
+            json!(null),
+            json!(true),
+            json!(0),
+            json!(-1),
+            json!(3_000_000_000_u64),
+            json!(1.5),
+            json!("s"),
+            json!("1"),
+            json!([]),
+            json!([null]),
+            json!(["s"]),
+            json!([1]),
+            json!([{}]),
+            json!({}),
+            json!({"name": "n"}),
+            json!({"x": 1}),
+        ]
+    }
+
+    /// [`checked_pod`] refuses what [`typed_pod`] refuses, with the same message, and
+    /// takes what it takes: a value of every JSON type in every field k8s-openapi reads of
+    /// the spec, of a container, an init container, an ephemeral container and a volume,
+    /// and in the place of each of those objects.
+    #[test]
+    fn checked_pod_refuses_what_typed_pod_refuses() {
+        let base = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "a"}], "initContainers": [{"name": "i"}],
+                     "ephemeralContainers": [{"name": "e"}], "volumes": [{"name": "v"}]}});
+        let same = |pod: &Value| {
+            let typed = typed_pod(pod).map(|p| p.map(|(kind, _)| kind));
+            let checked = checked_pod(pod).map(|p| p.map(|(kind, _)| kind));
+            assert_eq!(checked, typed, "{pod}");
+        };
+        same(&base);
+        let spec_fields = struct_fields::<PodSpec>();
+        let lists: [(&str, &[&str]); 4] = [
+            ("containers", struct_fields::<core::Container>()),
+            ("initContainers", struct_fields::<core::Container>()),
+            ("ephemeralContainers", struct_fields::<core::EphemeralContainer>()),
+            ("volumes", struct_fields::<core::Volume>()),
+        ];
+        let mut cases = 0;
+        for value in samples() {
+            let mut pod = base.clone();
+            pod["spec"] = value.clone();
+            same(&pod);
+            for field in spec_fields {
+                let mut pod = base.clone();
+                pod["spec"][*field] = value.clone();
+                same(&pod);
+                cases += 1;
+            }
+            for (list, fields) in lists {
+                let mut pod = base.clone();
+                pod["spec"][list] = json!([value.clone()]);
+                same(&pod);
+                for field in fields {
+                    let mut pod = base.clone();
+                    pod["spec"][list][0][*field] = value.clone();
+                    same(&pod);
+                    cases += 1;
+                }
+            }
+        }
+        assert!(cases > 1_500, "{cases}");
+    }
 
     #[test]
     fn kinds_and_pointers() {

@@ -11,9 +11,9 @@ use std::{
 };
 
 use ciguard::{
-    pss::{Level, LevelVersion, Version, evaluate},
+    pss::{Level, LevelVersion, Version, evaluate, evaluate_view},
     pss::{apply_pod_defaults, newest_minor},
-    workload::{admitted_pod, parse_text, typed_pod},
+    workload::{admitted_pod, checked_pod, parse_text, typed_pod},
 };
 
 mod common;
@@ -225,13 +225,14 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// `admitted_pod` (the webhook's read: only the fields Pod Security and the exceptions
-/// read) gives the verdict `typed_pod` (every field) gives, for every upstream fixture of
+/// read) and `checked_pod` (`render`'s and `check`'s: those fields kept, every other one
+/// read for its type and dropped) give the verdict `typed_pod` (every field) gives, for every upstream fixture of
 /// every level and version, the real Woodpecker pods and the examples, at every level and
 /// at every version from v1.0 to past the newest, with and without the Pod defaults. A
 /// field a check reads that the admitted read leaves out changes some fixture's verdict
 /// (the fixtures cover each check's fields).
 #[test]
-fn admitted_pod_reads_what_pod_security_judges() {
+fn slim_reads_give_the_typed_verdict() {
     let Some(dir) = shared() else { return };
     let mut files = files_under(&dir.join("fixtures"));
     files.extend(files_under(&dir.join("../realpods")));
@@ -254,23 +255,30 @@ fn admitted_pod_reads_what_pod_security_judges() {
                 continue;
             };
             let (admitted_kind, mut admitted) = admitted_pod(&doc.object).unwrap().unwrap();
+            let (checked_kind, mut checked) = checked_pod(&doc.object).unwrap().unwrap();
             assert_eq!(kind, admitted_kind);
+            assert_eq!(kind, checked_kind);
             assert_eq!(full.metadata, admitted.metadata);
+            assert_eq!(full.metadata, checked.metadata);
             pods += 1;
             for defaults in [false, true] {
                 if defaults {
                     apply_pod_defaults(&mut full.spec);
-                    apply_pod_defaults(&mut admitted.spec);
+                    admitted.apply_pod_defaults();
+                    checked.apply_pod_defaults();
                 }
                 for level in [Level::Privileged, Level::Baseline, Level::Restricted] {
                     for &version in &versions {
                         let lv = LevelVersion { level, version };
-                        assert_eq!(
-                            evaluate(&admitted.metadata, &admitted.spec, lv),
-                            evaluate(&full.metadata, &full.spec, lv),
-                            "{} at {lv} (defaults applied: {defaults})",
-                            file.display()
-                        );
+                        let expected = evaluate(&full.metadata, &full.spec, lv);
+                        for (read, pod) in [("admitted", &admitted), ("checked", &checked)] {
+                            assert_eq!(
+                                evaluate_view(&pod.metadata, &pod.view(), lv),
+                                expected,
+                                "{read}: {} at {lv} (defaults applied: {defaults})",
+                                file.display()
+                            );
+                        }
                     }
                 }
             }

@@ -614,7 +614,7 @@ fn pod_security(policy: &ValidPolicy, object: &Value) -> Result<Option<pss::Eval
     let Some((_, pod)) = workload::admitted_pod(object)? else {
         return Ok(None);
     };
-    let evaluation = policy.pod_security(&pod.metadata, &pod.spec, policy.pss);
+    let evaluation = policy.pod_security_of(&pod.metadata, &pod.view(), policy.pss);
     Ok((!evaluation.allowed()).then_some(evaluation))
 }
 

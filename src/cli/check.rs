@@ -11,7 +11,7 @@ use std::io::Write;
 use anyhow::{Context, anyhow};
 use ciguard::{
     ValidPolicy,
-    pss::{self, Evaluation, Level, LevelVersion, Version},
+    pss::{Evaluation, Level, LevelVersion, Version},
     workload::{self, Document, WorkloadError, WorkloadKind},
 };
 use serde::Serialize;
@@ -125,18 +125,18 @@ fn evaluate(
     target: LevelVersion,
     json: bool,
 ) -> anyhow::Result<Option<Verdict>> {
-    let typed = workload::typed_pod(&doc.object)
+    let checked = workload::checked_pod(&doc.object)
         .map_err(|message| anyhow!(message))
         .with_context(|| format!("{}#{}", doc.source, doc.index))?;
-    let Some((kind, mut pod)) = typed else {
+    let Some((kind, mut pod)) = checked else {
         return Ok(None);
     };
     if kind == WorkloadKind::Pod {
         // What the API server defaults on a Pod (not on templates) before PodSecurity.
-        pss::apply_pod_defaults(&mut pod.spec);
+        pod.apply_pod_defaults();
     }
     // The policy's exceptions exempt their containers from their checks.
-    let eval = policy.pod_security(&pod.metadata, &pod.spec, target);
+    let eval = policy.pod_security_of(&pod.metadata, &pod.view(), target);
     let mut out = Vec::new();
     if json {
         serde_json::to_writer(&mut out, &json_result(doc, &eval))?;

@@ -29,7 +29,7 @@ use self::{
 };
 use crate::{
     policy::{ContainerKind, OnViolation, PodFacts, Role, ValidPolicy},
-    pss::{self, Evaluation, Level},
+    pss::{Evaluation, Level},
     workload::{self, WorkloadKind},
 };
 
@@ -484,18 +484,18 @@ fn render_input(
     } else {
         let spec_ptr = kind.spec_pointer();
         let err = |message: &str| render_error(&out, spec_ptr.into(), message);
+        let not_valid = |m: String| err(&format!("not a valid pod spec: {m}"));
+        let not_a_pod = || err("not a pod carrier");
         let read = match pod_security {
             PodSecurity::EvaluateAdmitted => workload::admitted_pod,
-            PodSecurity::Evaluate | PodSecurity::Skip => workload::typed_pod,
+            PodSecurity::Evaluate | PodSecurity::Skip => workload::checked_pod,
         };
-        let (typed_kind, mut pod) = read(&out)
-            .map_err(|m| err(&format!("not a valid pod spec: {m}")))?
-            .ok_or_else(|| err("not a pod carrier"))?;
-        if typed_kind == WorkloadKind::Pod {
+        let (kind, mut pod) = read(&out).map_err(not_valid)?.ok_or_else(not_a_pod)?;
+        if kind == WorkloadKind::Pod {
             // What the API server defaults before PodSecurity sees the pod.
-            pss::apply_pod_defaults(&mut pod.spec);
+            pod.apply_pod_defaults();
         }
-        Some(policy.pod_security(&pod.metadata, &pod.spec, policy.pss)).filter(|e| !e.allowed())
+        Some(policy.pod_security_of(&pod.metadata, &pod.view(), policy.pss)).filter(|e| !e.allowed())
     };
     let (denied_codes, denied): (Vec<WarningCode>, Vec<String>) = denied.into_iter().unzip();
     let denial = (!denied.is_empty() || pss.is_some()).then_some(Denial {

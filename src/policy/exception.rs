@@ -44,7 +44,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{ContainerKind, PodFacts, Role, ValidPolicy, roles::glob_match};
-use crate::pss::{self, Evaluation, Exemptions, LevelVersion};
+use crate::pss::{
+    self, Evaluation, Exemptions, LevelVersion,
+    view::{ContainerList, PodView},
+};
 
 /// One entry of `spec.exceptions`, as written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -142,34 +145,41 @@ pub fn applicable<'p>(policy: &'p ValidPolicy, role: Role, image: &str) -> Vec<&
 /// exceptions (init containers, native sidecars and containers; ciguard's own
 /// working-directory init containers and ephemeral containers are never exempt).
 pub fn exemptions(policy: &ValidPolicy, metadata: &ObjectMeta, spec: &PodSpec) -> Exemptions {
+    exemptions_of(policy, metadata, &PodView::of(spec))
+}
+
+/// [`exemptions`] of a [`PodView`].
+pub(crate) fn exemptions_of(policy: &ValidPolicy, metadata: &ObjectMeta, spec: &PodView<'_>) -> Exemptions {
     let mut out = Exemptions::default();
     if policy.exceptions.iter().all(|x| x.exempt_checks.is_empty()) {
         return out;
     }
     let empty = BTreeMap::new();
     let labels = metadata.labels.as_ref().unwrap_or(&empty);
-    let init = spec.init_containers.iter().flatten().map(|c| {
-        let kind = if c.restart_policy.as_deref() == Some("Always") {
-            ContainerKind::Sidecar
-        } else {
-            ContainerKind::Init
-        };
-        (c, kind)
-    });
-    let regular = spec.containers.iter().map(|c| (c, ContainerKind::Container));
     let facts = PodFacts {
         labels,
-        containers: spec.containers.iter().map(|c| c.name.as_str()).collect(),
+        containers: spec
+            .containers
+            .iter()
+            .filter(|c| c.list == ContainerList::Regular)
+            .map(|c| c.name)
+            .collect(),
     };
-    for (c, kind) in init.chain(regular) {
+    for c in &spec.containers {
+        let kind = match c.list {
+            ContainerList::Init if c.restart_policy == Some("Always") => ContainerKind::Sidecar,
+            ContainerList::Init => ContainerKind::Init,
+            ContainerList::Regular => ContainerKind::Container,
+            ContainerList::Ephemeral => continue,
+        };
         if c.name.starts_with(crate::merge::WORKDIR_INIT_PREFIX) {
             continue;
         }
-        let role = policy.role_of(&facts, &c.name, kind);
-        let image = c.image.as_deref().unwrap_or_default();
+        let role = policy.role_of(&facts, c.name, kind);
+        let image = c.image.unwrap_or_default();
         for x in applicable(policy, role, image) {
             for check in &x.exempt_checks {
-                out.exempt(check, &c.name);
+                out.exempt(check, c.name);
             }
         }
     }
@@ -185,8 +195,18 @@ impl ValidPolicy {
         spec: &PodSpec,
         level_version: LevelVersion,
     ) -> Evaluation {
-        let exempt = exemptions(self, metadata, spec);
-        pss::evaluate_exempting(metadata, spec, level_version, &exempt)
+        self.pod_security_of(metadata, &PodView::of(spec), level_version)
+    }
+
+    /// [`pod_security`](Self::pod_security) of a [`PodView`].
+    pub fn pod_security_of(
+        &self,
+        metadata: &ObjectMeta,
+        spec: &PodView<'_>,
+        level_version: LevelVersion,
+    ) -> Evaluation {
+        let exempt = exemptions_of(self, metadata, spec);
+        pss::evaluate_view_exempting(metadata, spec, level_version, &exempt)
     }
 }
 

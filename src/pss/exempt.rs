@@ -9,9 +9,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::{api::core::v1::PodSpec, apimachinery::pkg::apis::meta::v1::ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::{CheckResult, Evaluation, LevelVersion, Violation, registry};
+use super::{CheckResult, Evaluation, LevelVersion, Violation, registry, view::PodView};
 
 /// Per check ID, the names of the containers it does not judge.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -48,15 +48,13 @@ impl Exemptions {
 
 /// The pod as an exempted check sees it: without the exempted containers (init, regular
 /// and ephemeral) and their per-container annotations.
-fn view(metadata: &ObjectMeta, spec: &PodSpec, exempt: &BTreeSet<String>) -> (ObjectMeta, PodSpec) {
+fn view<'a>(
+    metadata: &ObjectMeta,
+    spec: &PodView<'a>,
+    exempt: &BTreeSet<String>,
+) -> (ObjectMeta, PodView<'a>) {
     let mut spec = spec.clone();
-    if let Some(init) = &mut spec.init_containers {
-        init.retain(|c| !exempt.contains(&c.name));
-    }
-    spec.containers.retain(|c| !exempt.contains(&c.name));
-    if let Some(eph) = &mut spec.ephemeral_containers {
-        eph.retain(|c| !exempt.contains(&c.name));
-    }
+    spec.containers.retain(|c| !exempt.contains(c.name));
     let mut metadata = metadata.clone();
     if let Some(annotations) = &mut metadata.annotations {
         annotations.retain(|k, _| {
@@ -71,7 +69,7 @@ fn view(metadata: &ObjectMeta, spec: &PodSpec, exempt: &BTreeSet<String>) -> (Ob
 /// [`super::evaluate`], with `exempt` containers left out of their checks.
 pub(super) fn evaluate(
     metadata: &ObjectMeta,
-    spec: &PodSpec,
+    spec: &PodView<'_>,
     level_version: LevelVersion,
     exempt: &Exemptions,
 ) -> Evaluation {

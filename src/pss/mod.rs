@@ -30,13 +30,18 @@
 mod checks;
 mod exempt;
 mod registry;
+pub mod view;
 mod visit;
 
 use std::{borrow::Cow, fmt, str::FromStr};
 
-use k8s_openapi::{api::core::v1::PodSpec, apimachinery::pkg::apis::meta::v1::ObjectMeta};
+use k8s_openapi::{
+    api::core::v1::{ContainerPort, PodSpec},
+    apimachinery::pkg::apis::meta::v1::ObjectMeta,
+};
 
 pub use exempt::Exemptions;
+use view::PodView;
 
 /// A Pod Security Standards level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -256,6 +261,12 @@ impl CheckResult {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn evaluate(metadata: &ObjectMeta, spec: &PodSpec, level_version: LevelVersion) -> Evaluation {
+    evaluate_view(metadata, &PodView::of(spec), level_version)
+}
+
+/// [`evaluate`] on a [`PodView`]: what the checks read of a pod, however it was read
+/// (`PodView::of` a `PodSpec`, or [`AdmittedPod::view`](crate::workload::AdmittedPod::view)).
+pub fn evaluate_view(metadata: &ObjectMeta, spec: &PodView<'_>, level_version: LevelVersion) -> Evaluation {
     registry::evaluate(metadata, spec, level_version)
 }
 
@@ -265,6 +276,16 @@ pub fn evaluate(metadata: &ObjectMeta, spec: &PodSpec, level_version: LevelVersi
 pub fn evaluate_exempting(
     metadata: &ObjectMeta,
     spec: &PodSpec,
+    level_version: LevelVersion,
+    exempt: &Exemptions,
+) -> Evaluation {
+    exempt::evaluate(metadata, &PodView::of(spec), level_version, exempt)
+}
+
+/// [`evaluate_exempting`] on a [`PodView`] (what the checks read of a pod).
+pub(crate) fn evaluate_view_exempting(
+    metadata: &ObjectMeta,
+    spec: &PodView<'_>,
     level_version: LevelVersion,
     exempt: &Exemptions,
 ) -> Evaluation {
@@ -301,10 +322,15 @@ pub fn apply_pod_defaults(spec: &mut PodSpec) {
     }
     let containers = spec.containers.iter_mut();
     for c in containers.chain(spec.init_containers.iter_mut().flatten()) {
-        for port in c.ports.iter_mut().flatten() {
-            if port.host_port.unwrap_or(0) == 0 {
-                port.host_port = Some(port.container_port);
-            }
+        default_host_ports(c.ports.iter_mut().flatten());
+    }
+}
+
+/// [`apply_pod_defaults`] on one container's ports.
+pub(crate) fn default_host_ports<'a>(ports: impl Iterator<Item = &'a mut ContainerPort>) {
+    for port in ports {
+        if port.host_port.unwrap_or(0) == 0 {
+            port.host_port = Some(port.container_port);
         }
     }
 }

@@ -9,12 +9,12 @@
 
 use std::{borrow::Cow, collections::BTreeSet, sync::LazyLock};
 
-use k8s_openapi::{api::core::v1::PodSpec, apimachinery::pkg::apis::meta::v1::ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::{CheckResult, Evaluation, Level, LevelVersion, Version, Violation, checks};
+use super::{CheckResult, Evaluation, Level, LevelVersion, Version, Violation, checks, view::PodView};
 
 /// One check function: a pod's metadata and spec in, a verdict out.
-pub(crate) type CheckFn = fn(&ObjectMeta, &PodSpec) -> CheckResult;
+pub(crate) type CheckFn = fn(&ObjectMeta, &PodView<'_>) -> CheckResult;
 
 /// One upstream check: its ID, level, and its behaviour per version.
 #[derive(Debug, Clone, Copy)]
@@ -166,7 +166,12 @@ impl Registry {
     }
 
     /// Runs the checks of `level_version` on a pod.
-    pub fn evaluate(&self, metadata: &ObjectMeta, spec: &PodSpec, level_version: LevelVersion) -> Evaluation {
+    pub fn evaluate(
+        &self,
+        metadata: &ObjectMeta,
+        spec: &PodView<'_>,
+        level_version: LevelVersion,
+    ) -> Evaluation {
         let mut violations = Vec::new();
         for entry in self.checks(level_version.level, level_version.version) {
             if let CheckResult::Forbidden { reason, detail } = (entry.eval)(metadata, spec) {
@@ -237,7 +242,7 @@ static REGISTRY: LazyLock<Result<Registry, RegistryError>> = LazyLock::new(|| Re
 
 /// Evaluates with the built-in registry. Should `checks::ALL` ever be invalid (the tests
 /// prove it is not), every pod is denied rather than let through.
-pub(crate) fn evaluate(metadata: &ObjectMeta, spec: &PodSpec, level_version: LevelVersion) -> Evaluation {
+pub(crate) fn evaluate(metadata: &ObjectMeta, spec: &PodView<'_>, level_version: LevelVersion) -> Evaluation {
     match &*REGISTRY {
         Ok(registry) => registry.evaluate(metadata, spec, level_version),
         Err(e) if level_version.level != Level::Privileged => Evaluation {
@@ -278,7 +283,7 @@ mod tests {
     // a reason naming itself and the version of its behaviour.
     macro_rules! made_up {
         ($($name:ident => $text:literal),* $(,)?) => {
-            $(fn $name(_: &ObjectMeta, _: &PodSpec) -> CheckResult {
+            $(fn $name(_: &ObjectMeta, _: &PodView<'_>) -> CheckResult {
                 CheckResult::forbidden($text, String::new())
             })*
         };
@@ -355,7 +360,7 @@ mod tests {
     fn reasons(registry: &Registry, level: Level, version: Version) -> Vec<String> {
         let lv = LevelVersion { level, version };
         registry
-            .evaluate(&ObjectMeta::default(), &PodSpec::default(), lv)
+            .evaluate(&ObjectMeta::default(), &PodView::default(), lv)
             .violations
             .into_iter()
             .map(|v| v.reason.into_owned())
@@ -430,7 +435,7 @@ mod tests {
             level: Level::Baseline,
             version: Version::Minor(99),
         };
-        let e = r.evaluate(&ObjectMeta::default(), &PodSpec::default(), lv);
+        let e = r.evaluate(&ObjectMeta::default(), &PodView::default(), lv);
         assert!(
             e.message()
                 .starts_with(r#"violates PodSecurity "baseline:v1.99": a:1.7, b:1.0"#)

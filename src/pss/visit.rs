@@ -2,83 +2,32 @@
 //! so that the wording of the checks cannot drift apart (upstream `visitor.go`,
 //! `helpers.go`).
 
-use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EphemeralContainer, Lifecycle, PodSpec, Probe, SecurityContext,
-};
-
-/// The fields of a container, init container or ephemeral container that the checks read.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ContainerView<'a> {
-    /// `name`
-    pub name: &'a str,
-    /// `securityContext`
-    pub security_context: Option<&'a SecurityContext>,
-    /// `ports` (empty when unset)
-    pub ports: &'a [ContainerPort],
-    /// `livenessProbe`
-    pub liveness_probe: Option<&'a Probe>,
-    /// `readinessProbe`
-    pub readiness_probe: Option<&'a Probe>,
-    /// `startupProbe`
-    pub startup_probe: Option<&'a Probe>,
-    /// `lifecycle`
-    pub lifecycle: Option<&'a Lifecycle>,
-}
-
-/// `Container` and `EphemeralContainer` have the same fields the checks read.
-macro_rules! container_view_from {
-    ($($ty:ty),*) => {$(
-        impl<'a> From<&'a $ty> for ContainerView<'a> {
-            #[inline]
-            fn from(c: &'a $ty) -> Self {
-                ContainerView {
-                    name: &c.name,
-                    security_context: c.security_context.as_ref(),
-                    ports: c.ports.as_deref().unwrap_or_default(),
-                    liveness_probe: c.liveness_probe.as_ref(),
-                    readiness_probe: c.readiness_probe.as_ref(),
-                    startup_probe: c.startup_probe.as_ref(),
-                    lifecycle: c.lifecycle.as_ref(),
-                }
-            }
-        }
-    )*};
-}
-
-container_view_from!(Container, EphemeralContainer);
+pub(crate) use super::view::{ContainerView, PodView};
 
 /// Calls `visitor` with every container of the pod, in upstream's visiting order:
 /// `initContainers`, `containers`, then `ephemeralContainers` (upstream `visitContainers`).
 #[inline]
-pub(crate) fn visit_containers<'a>(spec: &'a PodSpec, mut visitor: impl FnMut(ContainerView<'a>)) {
-    for c in spec.init_containers.iter().flatten() {
-        visitor(ContainerView::from(c));
-    }
+pub(crate) fn visit_containers<'a>(spec: &PodView<'a>, mut visitor: impl FnMut(ContainerView<'a>)) {
     for c in &spec.containers {
-        visitor(ContainerView::from(c));
-    }
-    for c in spec.ephemeral_containers.iter().flatten() {
-        visitor(ContainerView::from(c));
+        visitor(*c);
     }
 }
 
 /// Whether `pred` holds for any container, in visiting order, stopping at the first.
 /// Checks use it as their fast path: an allowed pod is scanned once and nothing is built.
 #[inline]
-pub(crate) fn any_container<'a>(spec: &'a PodSpec, mut pred: impl FnMut(ContainerView<'a>) -> bool) -> bool {
-    spec.init_containers.iter().flatten().any(|c| pred(c.into()))
-        || spec.containers.iter().any(|c| pred(c.into()))
-        || spec.ephemeral_containers.iter().flatten().any(|c| pred(c.into()))
+pub(crate) fn any_container<'a>(spec: &PodView<'a>, mut pred: impl FnMut(ContainerView<'a>) -> bool) -> bool {
+    spec.containers.iter().any(|c| pred(*c))
 }
 
 /// Whether the pod declares itself a Windows pod (`spec.os.name: windows`).
-pub(crate) fn is_windows(spec: &PodSpec) -> bool {
-    spec.os.as_ref().is_some_and(|os| os.name == "windows")
+pub(crate) fn is_windows(spec: &PodView<'_>) -> bool {
+    spec.os_name == Some("windows")
 }
 
 /// Whether the pod runs in a user namespace (`spec.hostUsers: false`), for which some
 /// checks relax from v1.35 (KEP-127).
-pub(crate) fn relax_for_user_namespace(spec: &PodSpec) -> bool {
+pub(crate) fn relax_for_user_namespace(spec: &PodView<'_>) -> bool {
     spec.host_users == Some(false)
 }
 
@@ -177,14 +126,14 @@ mod tests {
 
     #[test]
     fn visiting_order_is_init_regular_ephemeral() {
-        let spec: PodSpec = crate::value::from_value(crate::json!({
+        let spec: k8s_openapi::api::core::v1::PodSpec = crate::value::from_value(crate::json!({
             "containers": [{"name": "c1"}, {"name": "c2"}],
             "initContainers": [{"name": "i1"}],
             "ephemeralContainers": [{"name": "e1"}],
         }))
         .unwrap();
         let mut names = Vec::new();
-        visit_containers(&spec, |c| names.push(c.name));
+        visit_containers(&PodView::of(&spec), |c| names.push(c.name));
         assert_eq!(names, ["i1", "c1", "c2", "e1"]);
     }
 

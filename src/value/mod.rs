@@ -667,3 +667,43 @@ impl schemars::JsonSchema for Map<String, Value> {
         <serde_json::Map<String, serde_json::Value> as schemars::JsonSchema>::json_schema(generator)
     }
 }
+
+/// Helpers for tests that compare ciguard's reads with k8s-openapi's.
+#[cfg(test)]
+pub(crate) mod testing {
+    use serde::de::{self, Deserialize, Visitor};
+
+    /// A deserializer that only notes the field names a struct asks for.
+    struct FieldNames<'a>(&'a mut &'static [&'static str]);
+
+    impl<'de> de::Deserializer<'de> for FieldNames<'_> {
+        type Error = de::value::Error;
+
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+            Err(de::Error::custom("not a struct"))
+        }
+
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            *self.0 = fields;
+            Err(de::Error::custom("noted"))
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+            option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+            ignored_any
+        }
+    }
+
+    /// The names of the fields `T` (a struct) reads, as its `Deserialize` declares them.
+    pub(crate) fn struct_fields<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
+        let mut fields: &'static [&'static str] = &[];
+        let _ = T::deserialize(FieldNames(&mut fields));
+        fields
+    }
+}

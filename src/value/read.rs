@@ -279,8 +279,9 @@ impl<'de> Deserializer<'de> for &'de Value {
         _fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Self::Error> {
+        // Unlike serde_json's `Value`, not from an array: a derived struct would take its
+        // fields by position, and k8s-openapi's structs refuse one.
         match self {
-            Value::Array(a) => visit_array(a, visitor),
             Value::Object(m) => visit_object(m, visitor),
             _ => Err(self.invalid_type(&visitor)),
         }

@@ -30,7 +30,7 @@ fn unrestricted(c: &ContainerView<'_>) -> bool {
     c.security_context.and_then(|sc| sc.allow_privilege_escalation) != Some(false)
 }
 
-fn v1_8(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
+fn v1_8(_: &ObjectMeta, spec: &PodView<'_>) -> CheckResult {
     if !any_container(spec, |c| unrestricted(&c)) {
         return CheckResult::Allowed;
     }
@@ -53,7 +53,7 @@ fn v1_8(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
 }
 
 /// Pod OS field, 1.25: a Windows pod cannot set the field, so it is not required.
-fn v1_25(meta: &ObjectMeta, spec: &PodSpec) -> CheckResult {
+fn v1_25(meta: &ObjectMeta, spec: &PodView<'_>) -> CheckResult {
     if is_windows(spec) {
         return CheckResult::Allowed;
     }

@@ -54,7 +54,7 @@ fn bad_annotations(meta: &ObjectMeta) -> impl Iterator<Item = (&String, &String)
         .filter(|(_, v)| !allowed_annotation(v))
 }
 
-fn v1_0(meta: &ObjectMeta, spec: &PodSpec) -> CheckResult {
+fn v1_0(meta: &ObjectMeta, spec: &PodView<'_>) -> CheckResult {
     let pod_type = spec
         .security_context
         .as_ref()

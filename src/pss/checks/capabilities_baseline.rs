@@ -49,7 +49,7 @@ fn allowed(cap: &str) -> bool {
     ALLOWED_1_0.contains(&cap)
 }
 
-fn v1_0(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
+fn v1_0(_: &ObjectMeta, spec: &PodView<'_>) -> CheckResult {
     if !any_container(spec, |c| added(&c).iter().any(|cap| !allowed(cap))) {
         return CheckResult::Allowed;
     }

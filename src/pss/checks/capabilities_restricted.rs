@@ -43,7 +43,7 @@ fn unrestricted(c: &ContainerView<'_>) -> bool {
             .any(|a| a != CAPABILITY_NET_BIND_SERVICE)
 }
 
-fn v1_22(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
+fn v1_22(_: &ObjectMeta, spec: &PodView<'_>) -> CheckResult {
     if !any_container(spec, |c| unrestricted(&c)) {
         return CheckResult::Allowed;
     }
@@ -96,7 +96,7 @@ fn v1_22(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
 }
 
 /// Pod OS field, 1.25: a Windows pod cannot set capabilities, so none are required.
-fn v1_25(meta: &ObjectMeta, spec: &PodSpec) -> CheckResult {
+fn v1_25(meta: &ObjectMeta, spec: &PodView<'_>) -> CheckResult {
     if is_windows(spec) {
         return CheckResult::Allowed;
     }

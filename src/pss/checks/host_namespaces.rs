@@ -16,7 +16,7 @@ pub(crate) const CHECK: Check = Check {
     }],
 };
 
-fn v1_0(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
+fn v1_0(_: &ObjectMeta, spec: &PodView<'_>) -> CheckResult {
     let set = [
         (spec.host_network, "hostNetwork=true"),
         (spec.host_pid, "hostPID=true"),

@@ -4,6 +4,7 @@
 //! At restricted, `restrictedVolumes` replaces it.
 
 use super::prelude::*;
+use crate::pss::view::{Source, VolumeView};
 
 pub(crate) const CHECK: Check = Check {
     id: "hostPathVolumes",
@@ -15,16 +16,12 @@ pub(crate) const CHECK: Check = Check {
     }],
 };
 
-fn v1_0(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
-    let volumes = spec.volumes.as_deref().unwrap_or_default();
-    if !volumes.iter().any(|v| v.host_path.is_some()) {
+fn v1_0(_: &ObjectMeta, spec: &PodView<'_>) -> CheckResult {
+    let host_path = |v: &&VolumeView<'_>| v.sources.contains(Source::HostPath);
+    if !spec.volumes.iter().any(|v| host_path(&v)) {
         return CheckResult::Allowed;
     }
-    let names: Vec<&str> = volumes
-        .iter()
-        .filter(|v| v.host_path.is_some())
-        .map(|v| v.name.as_str())
-        .collect();
+    let names: Vec<&str> = spec.volumes.iter().filter(host_path).map(|v| v.name).collect();
     CheckResult::forbidden(
         "hostPath volumes",
         format!(

@@ -19,7 +19,7 @@ pub(crate) const CHECK: Check = Check {
     }],
 };
 
-fn v1_0(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
+fn v1_0(_: &ObjectMeta, spec: &PodView<'_>) -> CheckResult {
     if !any_container(spec, |c| c.ports.iter().any(|p| p.host_port.unwrap_or(0) != 0)) {
         return CheckResult::Allowed;
     }

@@ -53,7 +53,7 @@ fn each_host<'a>(c: &ContainerView<'a>, mut f: impl FnMut(&'a str)) {
     }
 }
 
-fn v1_34(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
+fn v1_34(_: &ObjectMeta, spec: &PodView<'_>) -> CheckResult {
     let uses_host = |c: ContainerView<'_>| {
         let mut found = false;
         each_host(&c, |_| found = true);

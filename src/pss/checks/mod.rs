@@ -51,14 +51,14 @@ pub(crate) const ALL: &[Check] = &[
 
 /// What every check file uses.
 mod prelude {
-    pub(super) use k8s_openapi::{api::core::v1::PodSpec, apimachinery::pkg::apis::meta::v1::ObjectMeta};
+    pub(super) use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
     pub(super) use crate::pss::{
         CheckResult, Level,
         registry::{Check, VersionedCheck},
         visit::{
-            ContainerView, any_container, containers_phrase, is_windows, join_quote, pluralize, setters,
-            visit_containers,
+            ContainerView, PodView, any_container, containers_phrase, is_windows, join_quote, pluralize,
+            setters, visit_containers,
         },
     };
 }
@@ -89,7 +89,7 @@ pub(crate) mod testing {
     /// Runs `check` on the pod; `reason` empty means the pod must be allowed.
     pub(crate) fn assert_check(check: CheckFn, yaml: &str, reason: &str, detail: &str) {
         let (meta, spec) = pod(yaml);
-        let got = check(&meta, &spec);
+        let got = check(&meta, &crate::pss::view::PodView::of(&spec));
         if reason.is_empty() {
             assert_eq!(got, CheckResult::Allowed, "{yaml}");
         } else {

@@ -21,7 +21,7 @@ fn privileged(c: &ContainerView<'_>) -> bool {
     c.security_context.and_then(|sc| sc.privileged) == Some(true)
 }
 
-fn v1_0(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
+fn v1_0(_: &ObjectMeta, spec: &PodView<'_>) -> CheckResult {
     if !any_container(spec, |c| privileged(&c)) {
         return CheckResult::Allowed;
     }

@@ -37,7 +37,7 @@ fn unmasked<'a>(c: &ContainerView<'a>) -> Option<&'a str> {
         .filter(|t| *t != "Default")
 }
 
-pub(super) fn v1_0(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
+pub(super) fn v1_0(_: &ObjectMeta, spec: &PodView<'_>) -> CheckResult {
     if !any_container(spec, |c| unmasked(&c).is_some()) {
         return CheckResult::Allowed;
     }
@@ -64,7 +64,7 @@ pub(super) fn v1_0(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
 
 /// User namespaces (KEP-127), 1.35: the masks matter only for pods sharing the host's
 /// user namespace.
-fn v1_35(meta: &ObjectMeta, spec: &PodSpec) -> CheckResult {
+fn v1_35(meta: &ObjectMeta, spec: &PodView<'_>) -> CheckResult {
     if relax_for_user_namespace(spec) {
         return CheckResult::Allowed;
     }

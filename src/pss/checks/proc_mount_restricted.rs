@@ -19,7 +19,7 @@ pub(crate) const CHECK: Check = Check {
     }],
 };
 
-fn v1_35(meta: &ObjectMeta, spec: &PodSpec) -> CheckResult {
+fn v1_35(meta: &ObjectMeta, spec: &PodView<'_>) -> CheckResult {
     proc_mount::v1_0(meta, spec)
 }
 

@@ -10,9 +10,8 @@
 
 use std::collections::BTreeSet;
 
-use k8s_openapi::api::core::v1::Volume;
-
 use super::prelude::*;
+use crate::pss::view::{Source, VolumeView};
 
 pub(crate) const CHECK: Check = Check {
     id: "restrictedVolumes",
@@ -24,49 +23,59 @@ pub(crate) const CHECK: Check = Check {
     }],
 };
 
-fn allowed(v: &Volume) -> bool {
-    v.config_map.is_some()
-        || v.csi.is_some()
-        || v.downward_api.is_some()
-        || v.empty_dir.is_some()
-        || v.ephemeral.is_some()
-        || v.image.is_some()
-        || v.persistent_volume_claim.is_some()
-        || v.projected.is_some()
-        || v.secret.is_some()
+/// The sources restricted allows.
+const ALLOWED: [Source; 9] = [
+    Source::ConfigMap,
+    Source::Csi,
+    Source::DownwardApi,
+    Source::EmptyDir,
+    Source::Ephemeral,
+    Source::Image,
+    Source::PersistentVolumeClaim,
+    Source::Projected,
+    Source::Secret,
+];
+
+/// The restricted sources, in upstream's order of precedence.
+const RESTRICTED: [Source; 21] = [
+    Source::HostPath,
+    Source::GcePersistentDisk,
+    Source::AwsElasticBlockStore,
+    Source::GitRepo,
+    Source::Nfs,
+    Source::Iscsi,
+    Source::Glusterfs,
+    Source::Rbd,
+    Source::FlexVolume,
+    Source::Cinder,
+    Source::Cephfs,
+    Source::Flocker,
+    Source::Fc,
+    Source::AzureFile,
+    Source::VsphereVolume,
+    Source::Quobyte,
+    Source::AzureDisk,
+    Source::PhotonPersistentDisk,
+    Source::PortworxVolume,
+    Source::ScaleIo,
+    Source::Storageos,
+];
+
+fn allowed(v: &VolumeView<'_>) -> bool {
+    ALLOWED.iter().any(|&s| v.sources.contains(s))
 }
 
 /// The restricted source a volume uses, in upstream's order of precedence; `None` when it
 /// has no source at all (the API server defaults it to an `emptyDir`).
-fn restricted_type(v: &Volume) -> Option<&'static str> {
-    let sources = [
-        (v.host_path.is_some(), "hostPath"),
-        (v.gce_persistent_disk.is_some(), "gcePersistentDisk"),
-        (v.aws_elastic_block_store.is_some(), "awsElasticBlockStore"),
-        (v.git_repo.is_some(), "gitRepo"),
-        (v.nfs.is_some(), "nfs"),
-        (v.iscsi.is_some(), "iscsi"),
-        (v.glusterfs.is_some(), "glusterfs"),
-        (v.rbd.is_some(), "rbd"),
-        (v.flex_volume.is_some(), "flexVolume"),
-        (v.cinder.is_some(), "cinder"),
-        (v.cephfs.is_some(), "cephfs"),
-        (v.flocker.is_some(), "flocker"),
-        (v.fc.is_some(), "fc"),
-        (v.azure_file.is_some(), "azureFile"),
-        (v.vsphere_volume.is_some(), "vsphereVolume"),
-        (v.quobyte.is_some(), "quobyte"),
-        (v.azure_disk.is_some(), "azureDisk"),
-        (v.photon_persistent_disk.is_some(), "photonPersistentDisk"),
-        (v.portworx_volume.is_some(), "portworxVolume"),
-        (v.scale_io.is_some(), "scaleIO"),
-        (v.storageos.is_some(), "storageos"),
-    ];
-    sources.iter().find(|(set, _)| *set).map(|(_, name)| *name)
+fn restricted_type(v: &VolumeView<'_>) -> Option<&'static str> {
+    RESTRICTED
+        .iter()
+        .find(|&&s| v.sources.contains(s))
+        .map(|s| s.key())
 }
 
-fn v1_0(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
-    let volumes = spec.volumes.as_deref().unwrap_or_default();
+fn v1_0(_: &ObjectMeta, spec: &PodView<'_>) -> CheckResult {
+    let volumes = &spec.volumes;
     if volumes.iter().all(allowed) {
         return CheckResult::Allowed;
     }
@@ -77,7 +86,7 @@ fn v1_0(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
             continue;
         }
         if let Some(t) = restricted_type(volume) {
-            bad_volumes.push(volume.name.as_str());
+            bad_volumes.push(volume.name);
             bad_types.insert(t);
         }
     }

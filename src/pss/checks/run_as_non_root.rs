@@ -27,7 +27,7 @@ pub(crate) const CHECK: Check = Check {
     ],
 };
 
-fn v1_0(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
+fn v1_0(_: &ObjectMeta, spec: &PodView<'_>) -> CheckResult {
     let pod_value = spec.security_context.as_ref().and_then(|sc| sc.run_as_non_root);
     let pod_bad = pod_value == Some(false);
     let pod_non_root = pod_value == Some(true);
@@ -72,7 +72,7 @@ fn v1_0(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
 }
 
 /// User namespaces (KEP-127), 1.35: root in the pod is not root on the host.
-fn v1_35(meta: &ObjectMeta, spec: &PodSpec) -> CheckResult {
+fn v1_35(meta: &ObjectMeta, spec: &PodView<'_>) -> CheckResult {
     if relax_for_user_namespace(spec) {
         return CheckResult::Allowed;
     }

@@ -30,7 +30,7 @@ fn root(c: &ContainerView<'_>) -> bool {
     c.security_context.and_then(|sc| sc.run_as_user) == Some(0)
 }
 
-fn v1_23(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
+fn v1_23(_: &ObjectMeta, spec: &PodView<'_>) -> CheckResult {
     let pod_bad = spec.security_context.as_ref().and_then(|sc| sc.run_as_user) == Some(0);
     if !pod_bad && !any_container(spec, |c| root(&c)) {
         return CheckResult::Allowed;
@@ -48,7 +48,7 @@ fn v1_23(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
 }
 
 /// User namespaces (KEP-127), 1.35: uid 0 in the pod maps to an unprivileged host uid.
-fn v1_35(meta: &ObjectMeta, spec: &PodSpec) -> CheckResult {
+fn v1_35(meta: &ObjectMeta, spec: &PodView<'_>) -> CheckResult {
     if relax_for_user_namespace(spec) {
         return CheckResult::Allowed;
     }

@@ -33,12 +33,12 @@ pub(crate) const CHECK: Check = Check {
 const ALLOWED_TYPES_1_0: &[&str] = &["", "container_t", "container_init_t", "container_kvm_t"];
 const ALLOWED_TYPES_1_31: &[&str] = &["container_engine_t"];
 
-fn v1_0(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
+fn v1_0(_: &ObjectMeta, spec: &PodView<'_>) -> CheckResult {
     check_options(spec, &[ALLOWED_TYPES_1_0])
 }
 
 /// `container_engine_t` is allowed from 1.31, for container engines run in pods.
-fn v1_31(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
+fn v1_31(_: &ObjectMeta, spec: &PodView<'_>) -> CheckResult {
     check_options(spec, &[ALLOWED_TYPES_1_0, ALLOWED_TYPES_1_31])
 }
 
@@ -70,7 +70,7 @@ impl<'a> Findings<'a> {
     }
 }
 
-fn check_options(spec: &PodSpec, allowed: &[&[&str]]) -> CheckResult {
+fn check_options(spec: &PodView<'_>, allowed: &[&[&str]]) -> CheckResult {
     let invalid = |o: Option<&SELinuxOptions>| o.is_some_and(|o| !Findings::default().check(o, allowed));
     let pod_options = spec
         .security_context

@@ -44,7 +44,7 @@ fn valid_annotation(v: &str) -> bool {
     v == "runtime/default" || v == "docker/default" || v.starts_with("localhost/")
 }
 
-fn v1_0(meta: &ObjectMeta, spec: &PodSpec) -> CheckResult {
+fn v1_0(meta: &ObjectMeta, spec: &PodView<'_>) -> CheckResult {
     let Some(annotations) = meta.annotations.as_ref().filter(|a| !a.is_empty()) else {
         return CheckResult::Allowed;
     };
@@ -91,7 +91,7 @@ fn bad_type<'a>(c: &ContainerView<'a>) -> Option<&'a str> {
 }
 
 /// The `seccompProfile` fields, 1.19, replace the alpha annotations.
-fn v1_19(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
+fn v1_19(_: &ObjectMeta, spec: &PodView<'_>) -> CheckResult {
     let pod_type = spec
         .security_context
         .as_ref()

@@ -29,7 +29,7 @@ pub(crate) const CHECK: Check = Check {
     ],
 };
 
-fn v1_19(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
+fn v1_19(_: &ObjectMeta, spec: &PodView<'_>) -> CheckResult {
     let mut bad_values = BTreeSet::new();
     let pod_type = spec
         .security_context
@@ -87,7 +87,7 @@ fn v1_19(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
 }
 
 /// Pod OS field, 1.25: a Windows pod cannot set seccomp, so none is required.
-fn v1_25(meta: &ObjectMeta, spec: &PodSpec) -> CheckResult {
+fn v1_25(meta: &ObjectMeta, spec: &PodView<'_>) -> CheckResult {
     if is_windows(spec) {
         return CheckResult::Allowed;
     }

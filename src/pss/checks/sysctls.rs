@@ -66,31 +66,31 @@ const SAFE_1_29: &[&str] = &[
 const SAFE_1_32: &[&str] = &["net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem"];
 const SAFE_1_37: &[&str] = &["net.ipv4.tcp_slow_start_after_idle", "net.ipv4.tcp_notsent_lowat"];
 
-fn v1_0(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
+fn v1_0(_: &ObjectMeta, spec: &PodView<'_>) -> CheckResult {
     forbidden_sysctls(spec, &[SAFE_1_0])
 }
 
 /// `net.ipv4.ip_local_reserved_ports` is namespaced from kernel 3.16 (safe in 1.27).
-fn v1_27(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
+fn v1_27(_: &ObjectMeta, spec: &PodView<'_>) -> CheckResult {
     forbidden_sysctls(spec, &[SAFE_1_0, SAFE_1_27])
 }
 
 /// TCP keepalive and fin timeout sysctls, safe in 1.29.
-fn v1_29(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
+fn v1_29(_: &ObjectMeta, spec: &PodView<'_>) -> CheckResult {
     forbidden_sysctls(spec, &[SAFE_1_0, SAFE_1_27, SAFE_1_29])
 }
 
 /// TCP buffer sizes, safe in 1.32.
-fn v1_32(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
+fn v1_32(_: &ObjectMeta, spec: &PodView<'_>) -> CheckResult {
     forbidden_sysctls(spec, &[SAFE_1_0, SAFE_1_27, SAFE_1_29, SAFE_1_32])
 }
 
 /// `tcp_slow_start_after_idle` and `tcp_notsent_lowat`, safe in 1.37.
-fn v1_37(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
+fn v1_37(_: &ObjectMeta, spec: &PodView<'_>) -> CheckResult {
     forbidden_sysctls(spec, &[SAFE_1_0, SAFE_1_27, SAFE_1_29, SAFE_1_32, SAFE_1_37])
 }
 
-fn forbidden_sysctls(spec: &PodSpec, safe: &[&[&str]]) -> CheckResult {
+fn forbidden_sysctls(spec: &PodView<'_>, safe: &[&[&str]]) -> CheckResult {
     let sysctls = spec
         .security_context
         .as_ref()

@@ -25,7 +25,7 @@ fn host_process(c: &ContainerView<'_>) -> bool {
         == Some(true)
 }
 
-fn v1_0(_: &ObjectMeta, spec: &PodSpec) -> CheckResult {
+fn v1_0(_: &ObjectMeta, spec: &PodView<'_>) -> CheckResult {
     let pod_bad = spec
         .security_context
         .as_ref()
