@@ -258,8 +258,8 @@ pub fn slim_metadata(metadata: Option<&Value>) -> Result<ObjectMeta, serde_json:
 /// Every field of the spec is read, so a wrongly typed field anywhere is an error: what
 /// `render` and `check` need for manifests from disk. For objects the API server has
 /// already validated, [`admitted_pod`] reads only what Pod Security judges.
-pub fn typed_pod(object: &Value) -> Result<Option<(WorkloadKind, TypedPod)>, String> {
-    let pod = pod_with(object, |spec| PodSpec::deserialize(spec))?;
+pub fn typed_pod(object: &Value) -> Result<Option<(WorkloadKind, TypedPod)>, PodError> {
+    let pod = pod_with::<PodSpec, _>(object, PodSpec::deserialize)?;
     Ok(pod.map(|(kind, metadata, spec)| (kind, TypedPod { metadata, spec })))
 }
 
@@ -275,26 +275,82 @@ pub fn typed_pod(object: &Value) -> Result<Option<(WorkloadKind, TypedPod)>, Str
 /// Every check judges it as it judges [`typed_pod`]'s: tests/pss_fixtures.rs
 /// (`slim_reads_give_the_typed_verdict`) compares the two over every upstream
 /// fixture, at every level and version.
-pub fn admitted_pod(object: &Value) -> Result<Option<(WorkloadKind, AdmittedPod)>, String> {
-    let pod = pod_with(object, |spec| AdmittedSpec::deserialize(spec))?;
+pub fn admitted_pod(object: &Value) -> Result<Option<(WorkloadKind, AdmittedPod)>, PodError> {
+    let pod = pod_with::<AdmittedSpec, _>(object, AdmittedSpec::deserialize)?;
     Ok(pod.map(|(kind, metadata, spec)| (kind, AdmittedPod { metadata, spec })))
 }
 
-/// The kind, metadata and spec (as `read_spec` reads it) of an object's pod.
-fn pod_with<S>(
-    object: &Value,
-    read_spec: impl FnOnce(&Value) -> Result<S, serde_json::Error>,
-) -> Result<Option<(WorkloadKind, ObjectMeta, S)>, String> {
+/// The kind, metadata and spec (as `read_spec` reads it) of an object's pod. A spec that
+/// `read_spec` refuses is read again as a `Judge` (a type that refuses what it refuses)
+/// to say where: the message names the field (`/spec/containers/0/ports/0/hostPort:
+/// invalid type: …`), not only the spec.
+fn pod_with<'v, Judge: Deserialize<'v>, S>(
+    object: &'v Value,
+    read_spec: impl FnOnce(&'v Value) -> Result<S, serde_json::Error>,
+) -> Result<Option<(WorkloadKind, ObjectMeta, S)>, PodError> {
     let Some(kind) = WorkloadKind::of(object) else {
         return Ok(None);
     };
-    let metadata = slim_metadata(at(object, kind.metadata_path()))
-        .map_err(|e| format!("{}: {e}", kind.metadata_pointer()))?;
+    let metadata = slim_metadata(at(object, kind.metadata_path())).map_err(|e| PodError {
+        pointer: kind.metadata_pointer().to_string(),
+        message: e.to_string(),
+    })?;
     let spec = match at(object, kind.spec_path()) {
-        None | Some(Value::Null) => return Err(format!("{}: missing pod spec", kind.spec_pointer())),
-        Some(s) => read_spec(s).map_err(|e| format!("{}: {e}", kind.spec_pointer()))?,
+        None | Some(Value::Null) => {
+            return Err(PodError {
+                pointer: kind.spec_pointer().to_string(),
+                message: "missing pod spec".to_string(),
+            });
+        }
+        Some(s) => read_spec(s).map_err(|e| where_refused::<Judge>(s, kind.spec_pointer(), &e))?,
     };
     Ok(Some((kind, metadata, spec)))
+}
+
+/// Why the pod of an object cannot be read: where, and what was expected there.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{pointer}: {message}")]
+pub struct PodError {
+    /// The JSON pointer of what was refused: the field (`/spec/tolerations`), or the
+    /// metadata or spec as a whole.
+    pub pointer: String,
+    /// What was refused and what was expected (`invalid type: string "x", expected a
+    /// sequence`), or `missing pod spec`.
+    pub message: String,
+}
+
+/// The [`PodError`] of a spec (at `pointer`) that a read refused with `error`: the pointer
+/// goes down to the field `Judge` refuses, and the message is its.
+fn where_refused<'v, Judge: Deserialize<'v>>(
+    spec: &'v Value,
+    pointer: &str,
+    error: &serde_json::Error,
+) -> PodError {
+    let Err(e) = serde_path_to_error::deserialize::<_, Judge>(spec) else {
+        // Not expected: `Judge` refuses what the read refused.
+        return PodError {
+            pointer: pointer.to_string(),
+            message: error.to_string(),
+        };
+    };
+    let mut at = pointer.to_string();
+    for segment in e.path().iter() {
+        match segment {
+            serde_path_to_error::Segment::Seq { index } => {
+                at.push('/');
+                at.push_str(itoa::Buffer::new().format(*index));
+            }
+            serde_path_to_error::Segment::Map { key } => {
+                at.push('/');
+                at.push_str(&source::escape(key));
+            }
+            serde_path_to_error::Segment::Enum { .. } | serde_path_to_error::Segment::Unknown => {}
+        }
+    }
+    PodError {
+        pointer: at,
+        message: e.inner().to_string(),
+    }
 }
 
 /// The pod of an admitted object as [`admitted_pod`] reads it: its metadata, and of its
@@ -483,8 +539,8 @@ impl<'de> Deserialize<'de> for AdmittedVolume {
 /// fixture; the unit test `checked_pod_refuses_what_typed_pod_refuses` puts a value of every JSON
 /// type in every field of the spec, a container, an ephemeral container and a volume, and
 /// compares what the two reads say.
-pub fn checked_pod(object: &Value) -> Result<Option<(WorkloadKind, AdmittedPod)>, String> {
-    let pod = pod_with(object, |spec| {
+pub fn checked_pod(object: &Value) -> Result<Option<(WorkloadKind, AdmittedPod)>, PodError> {
+    let pod = pod_with::<PodSpec, _>(object, |spec| {
         let judged = AdmittedSpec::deserialize(spec)?;
         RestSpec::deserialize(spec)?;
         Ok(judged)
@@ -933,6 +989,54 @@ mod tests {
         for (admitted, rest, k8s) in pairs {
             assert_eq!(union(&[admitted, rest]), union(&[k8s]));
             assert!(admitted.iter().all(|f| !rest.contains(f)));
+        }
+    }
+
+    /// A refused spec is reported at the field refused, by every read, with the message of
+    /// the field's type; map keys are escaped as JSON pointer segments.
+    #[rstest::rstest]
+    #[case::scalar_for_list(
+        json!({"kind": "Pod", "spec": {"tolerations": "foo", "containers": [{"name": "a"}]}}),
+        "/spec/tolerations",
+        r#"invalid type: string "foo", expected a sequence"#,
+        false
+    )]
+    #[case::deep(
+        json!({"kind": "Pod", "spec": {"containers": [{"name": "a", "ports": [{"containerPort": 3_000_000_000_u64}]}]}}),
+        "/spec/containers/0/ports/0/containerPort",
+        "invalid value: integer `3000000000`, expected i32",
+        true
+    )]
+    #[case::template(
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"template": {"spec": {"containers": [{"name": "a", "securityContext": {"capabilities": {"add": [1]}}}]}}}}),
+        "/spec/template/spec/containers/0/securityContext/capabilities/add/0",
+        "invalid type: integer `1`, expected a string",
+        true
+    )]
+    #[case::escaped_key(
+        json!({"kind": "Pod", "spec": {"nodeSelector": {"a/b~c": 1}, "containers": [{"name": "a"}]}}),
+        "/spec/nodeSelector/a~1b~0c",
+        "invalid type: integer `1`, expected a string",
+        false
+    )]
+    #[case::missing_spec(json!({"kind": "Pod"}), "/spec", "missing pod spec", true)]
+    fn a_refused_field_is_named(
+        #[case] object: Value,
+        #[case] pointer: &str,
+        #[case] message: &str,
+        #[case] judged: bool,
+    ) {
+        let expected = PodError {
+            pointer: pointer.to_string(),
+            message: message.to_string(),
+        };
+        assert_eq!(typed_pod(&object).unwrap_err(), expected);
+        assert_eq!(checked_pod(&object).unwrap_err(), expected);
+        if judged {
+            assert_eq!(admitted_pod(&object).unwrap_err(), expected);
+        } else {
+            // Not a field Pod Security judges: the admitted read leaves it unread.
+            assert!(admitted_pod(&object).is_ok());
         }
     }
 

@@ -611,7 +611,7 @@ fn pod_security(policy: &ValidPolicy, object: &Value) -> Result<Option<pss::Eval
     if policy.pss.level == Level::Privileged {
         return Ok(None);
     }
-    let Some((_, pod)) = workload::admitted_pod(object)? else {
+    let Some((_, pod)) = workload::admitted_pod(object).map_err(|e| e.to_string())? else {
         return Ok(None);
     };
     let evaluation = policy.pod_security_of(&pod.metadata, &pod.view(), policy.pss);

@@ -484,7 +484,9 @@ fn render_input(
     } else {
         let spec_ptr = kind.spec_pointer();
         let err = |message: &str| render_error(&out, spec_ptr.into(), message);
-        let not_valid = |m: String| err(&format!("not a valid pod spec: {m}"));
+        let not_valid = |e: workload::PodError| {
+            render_error(&out, e.pointer, &format!("not a valid pod spec: {}", e.message))
+        };
         let not_a_pod = || err("not a pod carrier");
         let read = match pod_security {
             PodSecurity::EvaluateAdmitted => workload::admitted_pod,

@@ -290,6 +290,7 @@ mod tests {
         let pod = crate::json!({"apiVersion": "v1", "kind": "Pod",
             "spec": {"containers": [{"name": "a"}], "volumes": [volume]}});
         let admitted = crate::workload::admitted_pod(&pod).unwrap_err();
-        assert_eq!(admitted, format!("/spec: {typed}"));
+        assert_eq!(admitted.pointer, "/spec/volumes/0/hostPath");
+        assert_eq!(admitted.message, typed.to_string());
     }
 }
