@@ -87,7 +87,9 @@ pub fn policy_load(data: &[u8]) {
 
 /// The input reader: any text as one `render`/`check` input (YAML stream, JSON, v1/List),
 /// through `workload::parse_text` (which reads with `source::documents`). Inputs are read
-/// with `read_to_string`, so text that is not UTF-8 never gets that far.
+/// with `read_to_string`, so text that is not UTF-8 never gets that far. Every pod is read
+/// three ways: `checked_pod` (what `render` and `check` use) must take and refuse what
+/// `typed_pod` (the full k8s-openapi `PodSpec`) does, and say the same when it refuses.
 pub fn input_reader(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
@@ -96,7 +98,16 @@ pub fn input_reader(data: &[u8]) {
         Ok(docs) => {
             for doc in &docs {
                 let _ = doc.kind();
-                let _ = workload::typed_pod(&doc.object);
+                let typed = workload::typed_pod(&doc.object).map(|p| p.map(|(kind, _)| kind));
+                let checked = workload::checked_pod(&doc.object).map(|p| {
+                    p.map(|(kind, pod)| {
+                        let _ = pod.view();
+                        kind
+                    })
+                });
+                assert_eq!(checked, typed, "checked_pod and typed_pod disagree");
+                let _ = workload::admitted_pod(&doc.object)
+                    .map(|p| p.map(|(_, pod)| pod.view().containers.len()));
             }
         }
         Err(e) => {
