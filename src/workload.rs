@@ -18,7 +18,7 @@ use k8s_openapi::{
 use serde::Deserialize;
 
 use crate::{
-    pss::view::{ContainerList, ContainerView, PodView, Sources, VolumeView},
+    pss::view::{ContainerList, ContainerView, Containers, PodView, Sources, VolumeView},
     source::{self, SyntaxError},
 };
 
@@ -366,12 +366,7 @@ impl AdmittedPod {
     /// What the checks read of the pod.
     pub fn view(&self) -> PodView<'_> {
         let s = &self.spec;
-        let len = |l: Option<usize>| l.unwrap_or(0);
-        let mut containers = Vec::with_capacity(
-            len(s.init_containers.as_ref().map(Vec::len))
-                + len(s.containers.as_ref().map(Vec::len))
-                + len(s.ephemeral_containers.as_ref().map(Vec::len)),
-        );
+        let mut containers = Containers::new();
         containers.extend(
             s.init_containers
                 .iter()

@@ -107,7 +107,7 @@ pub fn input_reader(data: &[u8]) {
                 });
                 assert_eq!(checked, typed, "checked_pod and typed_pod disagree");
                 let _ = workload::admitted_pod(&doc.object)
-                    .map(|p| p.map(|(_, pod)| pod.view().containers.len()));
+                    .map(|p| p.map(|(_, pod)| pod.view().containers().len()));
             }
         }
         Err(e) => {

@@ -7,6 +7,7 @@ use k8s_openapi::api::core::v1::{
     Container, ContainerPort, EphemeralContainer, Lifecycle, PodSecurityContext, PodSpec, Probe,
     SecurityContext, Volume,
 };
+use smallvec::SmallVec;
 
 /// The list a container is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,10 +200,30 @@ pub struct PodView<'a> {
     /// `securityContext`
     pub security_context: Option<&'a PodSecurityContext>,
     /// `volumes`, in order.
-    pub volumes: Vec<VolumeView<'a>>,
+    pub(crate) volumes: Volumes<'a>,
     /// Every container in upstream's visiting order: `initContainers`, `containers`, then
     /// `ephemeralContainers` (upstream `visitContainers`).
-    pub containers: Vec<ContainerView<'a>>,
+    pub(crate) containers: Containers<'a>,
+}
+
+/// A pod's containers, held inline up to 4 (a CI pod's usual count: build, helper, a
+/// service, an init container), so that making a view allocates nothing.
+pub(crate) type Containers<'a> = SmallVec<[ContainerView<'a>; 4]>;
+
+/// A pod's volumes, held inline up to 8.
+pub(crate) type Volumes<'a> = SmallVec<[VolumeView<'a>; 8]>;
+
+impl<'a> PodView<'a> {
+    /// Every container in upstream's visiting order: `initContainers`, `containers`, then
+    /// `ephemeralContainers`.
+    pub fn containers(&self) -> &[ContainerView<'a>] {
+        &self.containers
+    }
+
+    /// The volumes, in order.
+    pub fn volumes(&self) -> &[VolumeView<'a>] {
+        &self.volumes
+    }
 }
 
 container_view_of!(of Container, of_ephemeral EphemeralContainer);
@@ -212,8 +233,7 @@ impl<'a> PodView<'a> {
     pub fn of(spec: &'a PodSpec) -> Self {
         let init = spec.init_containers.iter().flatten();
         let ephemeral = spec.ephemeral_containers.iter().flatten();
-        let mut containers =
-            Vec::with_capacity(init.clone().count() + spec.containers.len() + ephemeral.clone().count());
+        let mut containers = Containers::new();
         containers.extend(init.map(|c| ContainerView::of(c, ContainerList::Init)));
         containers.extend(
             spec.containers
