@@ -255,9 +255,10 @@ pub fn slim_metadata(metadata: Option<&Value>) -> Result<ObjectMeta, serde_json:
 /// Reads the pod of an object that carries one. `Ok(None)` for objects that carry none.
 /// The metadata holds only what [`slim_metadata`] reads.
 ///
-/// Every field of the spec is read, so a wrongly typed field anywhere is an error: what
-/// `render` and `check` need for manifests from disk. For objects the API server has
-/// already validated, [`admitted_pod`] reads only what Pod Security judges.
+/// Every field of the spec is read into k8s-openapi's `PodSpec`, so a wrongly typed field
+/// anywhere is an error. [`checked_pod`] refuses the same without building the `PodSpec`
+/// (what `render` and `check` use); for objects the API server has already validated,
+/// [`admitted_pod`] reads only what Pod Security judges.
 pub fn typed_pod(object: &Value) -> Result<Option<(WorkloadKind, TypedPod)>, PodError> {
     let pod = pod_with::<PodSpec, _>(object, PodSpec::deserialize)?;
     Ok(pod.map(|(kind, metadata, spec)| (kind, TypedPod { metadata, spec })))

@@ -181,7 +181,7 @@ impl Decision {
     }
 
     /// The warnings as the client gets them: containers with the same code and detail
-    /// grouped into one warning, and all of them within [`WARNINGS_BUDGET`] characters
+    /// grouped into one warning, and all of them within `WARNINGS_BUDGET` characters
     /// (the API server drops what is past that); when some do not fit, the last says how
     /// many were left out and that the audit log has them all.
     pub fn client_warnings(&self) -> Vec<String> {
@@ -312,7 +312,7 @@ fn fit_warnings(warnings: Vec<String>, budget: usize) -> Vec<String> {
 /// UPDATE at `/validate`, in place instead of a copy of it: what the server does, which
 /// has no use for the object once decided. Afterwards `request.object` holds the
 /// rendered pod (`null` when it could not be rendered); its metadata, as
-/// [`Resource::meta`] gives it, is the metadata received.
+/// [`Resource::meta`](kube_core::Resource::meta) gives it, is the metadata received.
 pub fn decide_in_place(endpoint: Endpoint, policy: &ValidPolicy, request: &mut Request) -> Decision {
     let pod = carrier(request) == Some(WorkloadKind::Pod) && !is_ephemeral(request);
     if endpoint == Endpoint::Validate && pod {

@@ -4,7 +4,7 @@
 //! applies the allowlists to what the job asked for, keeps the result valid (a lower
 //! layer yields where a higher one makes it invalid together), adds the working-directory
 //! init container for non-root jobs, and evaluates the result against the policy's Pod
-//! Security Standards target. Every write goes through one door ([`Writer`]), which
+//! Security Standards target. Every write goes through one door (`Writer`), which
 //! records the provenance of each resulting field and the JSON Patch from the input.
 
 pub mod layer;
@@ -237,7 +237,7 @@ impl Rendered {
 pub enum PodSecurity {
     /// Evaluate it; a failing pod is denied ([`Rendered::denial`]). Every field of the
     /// pod spec is read as its type, so a wrongly typed one is a [`RenderError`]
-    /// ([`workload::typed_pod`]).
+    /// ([`workload::checked_pod`]).
     Evaluate,
     /// [`Evaluate`](Self::Evaluate) an object the API server has already validated (an
     /// admission request's): only the fields Pod Security judges are read
