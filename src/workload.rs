@@ -18,7 +18,7 @@ use k8s_openapi::{
 use serde::Deserialize;
 
 use crate::{
-    pss::view::{ContainerList, ContainerView, Containers, PodView, Sources, VolumeView},
+    pss::view::{ContainerList, ContainerView, PodView, Sources, VolumeView},
     source::{self, SyntaxError},
 };
 
@@ -367,20 +367,15 @@ impl AdmittedPod {
     /// What the checks read of the pod.
     pub fn view(&self) -> PodView<'_> {
         let s = &self.spec;
-        let mut containers = Containers::new();
-        containers.extend(
+        let containers = PodView::visiting_order(
             s.init_containers
                 .iter()
                 .flatten()
                 .map(|c| c.view(ContainerList::Init)),
-        );
-        containers.extend(
             s.containers
                 .iter()
                 .flatten()
                 .map(|c| c.view(ContainerList::Regular)),
-        );
-        containers.extend(
             s.ephemeral_containers
                 .iter()
                 .flatten()
@@ -411,13 +406,9 @@ impl AdmittedPod {
     /// gets `hostPort = containerPort`.
     pub fn apply_pod_defaults(&mut self) {
         let s = &mut self.spec;
-        if s.host_network != Some(true) {
-            return;
-        }
         let containers = s.containers.iter_mut().chain(s.init_containers.iter_mut());
-        for c in containers.flatten() {
-            crate::pss::default_host_ports(c.ports.iter_mut().flatten());
-        }
+        let ports = containers.flatten().flat_map(|c| c.ports.iter_mut().flatten());
+        crate::pss::default_host_ports(s.host_network, ports);
     }
 }
 

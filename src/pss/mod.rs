@@ -317,17 +317,23 @@ pub fn newest_minor() -> u32 {
 /// (`hostPort (container "c" uses hostPort 80)` besides `host namespaces`). Objects an
 /// admission webhook receives are already defaulted.
 pub fn apply_pod_defaults(spec: &mut PodSpec) {
-    if spec.host_network != Some(true) {
-        return;
-    }
     let containers = spec.containers.iter_mut();
-    for c in containers.chain(spec.init_containers.iter_mut().flatten()) {
-        default_host_ports(c.ports.iter_mut().flatten());
-    }
+    let ports = containers
+        .chain(spec.init_containers.iter_mut().flatten())
+        .flat_map(|c| c.ports.iter_mut().flatten());
+    default_host_ports(spec.host_network, ports);
 }
 
-/// [`apply_pod_defaults`] on one container's ports.
-pub(crate) fn default_host_ports<'a>(ports: impl Iterator<Item = &'a mut ContainerPort>) {
+/// [`apply_pod_defaults`]'s rule, on the ports of a pod's containers and init containers
+/// however they were read: with `hostNetwork: true`, a port without a `hostPort` gets
+/// `hostPort = containerPort`.
+pub(crate) fn default_host_ports<'a>(
+    host_network: Option<bool>,
+    ports: impl Iterator<Item = &'a mut ContainerPort>,
+) {
+    if host_network != Some(true) {
+        return;
+    }
     for port in ports {
         if port.host_port.unwrap_or(0) == 0 {
             port.host_port = Some(port.container_port);

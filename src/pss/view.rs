@@ -213,6 +213,8 @@ pub(crate) type Containers<'a> = SmallVec<[ContainerView<'a>; 4]>;
 /// A pod's volumes, held inline up to 8.
 pub(crate) type Volumes<'a> = SmallVec<[VolumeView<'a>; 8]>;
 
+container_view_of!(of Container, of_ephemeral EphemeralContainer);
+
 impl<'a> PodView<'a> {
     /// Every container in upstream's visiting order: `initContainers`, `containers`, then
     /// `ephemeralContainers`.
@@ -224,23 +226,36 @@ impl<'a> PodView<'a> {
     pub fn volumes(&self) -> &[VolumeView<'a>] {
         &self.volumes
     }
-}
 
-container_view_of!(of Container, of_ephemeral EphemeralContainer);
+    /// A pod's containers in upstream's visiting order (`visitContainers`): its
+    /// `initContainers`, `containers`, then `ephemeralContainers`.
+    pub(crate) fn visiting_order(
+        init: impl Iterator<Item = ContainerView<'a>>,
+        regular: impl Iterator<Item = ContainerView<'a>>,
+        ephemeral: impl Iterator<Item = ContainerView<'a>>,
+    ) -> Containers<'a> {
+        let mut containers = Containers::new();
+        containers.extend(init);
+        containers.extend(regular);
+        containers.extend(ephemeral);
+        containers
+    }
 
-impl<'a> PodView<'a> {
     /// The view of a k8s-openapi `PodSpec`.
     pub fn of(spec: &'a PodSpec) -> Self {
-        let init = spec.init_containers.iter().flatten();
-        let ephemeral = spec.ephemeral_containers.iter().flatten();
-        let mut containers = Containers::new();
-        containers.extend(init.map(|c| ContainerView::of(c, ContainerList::Init)));
-        containers.extend(
+        let containers = Self::visiting_order(
+            spec.init_containers
+                .iter()
+                .flatten()
+                .map(|c| ContainerView::of(c, ContainerList::Init)),
             spec.containers
                 .iter()
                 .map(|c| ContainerView::of(c, ContainerList::Regular)),
+            spec.ephemeral_containers
+                .iter()
+                .flatten()
+                .map(|c| ContainerView::of_ephemeral(c, ContainerList::Ephemeral)),
         );
-        containers.extend(ephemeral.map(|c| ContainerView::of_ephemeral(c, ContainerList::Ephemeral)));
         PodView {
             host_network: spec.host_network,
             host_pid: spec.host_pid,
