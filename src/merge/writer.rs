@@ -7,10 +7,7 @@ use crate::value::{Map, Value};
 use serde::Serialize;
 
 use super::layer::{Change, FieldRef, List, Origin, Provenance};
-use crate::{
-    source::escape,
-    workload::{at, at_mut},
-};
+use crate::{source::escape, workload::at_mut};
 
 /// One RFC 6902 operation (`add`, `replace` or `remove`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -61,20 +58,25 @@ pub(crate) enum Target {
 }
 
 pub(crate) struct Writer<'o> {
-    out: &'o mut Value,
+    /// The pod spec inside the output object, found once (`None`: the object has none,
+    /// and nothing is written).
+    spec: Option<&'o mut Value>,
     spec_path: &'static [&'static str],
     provenance: Vec<Provenance>,
     changes: Vec<Change>,
     patch: Vec<PatchOp>,
 }
 
+/// One step of a path under the spec. Keys are ciguard's own names (list keys, field
+/// names, `securityContext`, `capabilities`), none of which a JSON pointer escapes
+/// (`keys_need_no_escaping`), so a pointer is built without scanning them.
 #[derive(Clone, Copy)]
-enum Seg<'k> {
-    Key(&'k str),
+enum Seg {
+    Key(&'static str),
     Index(usize),
 }
 
-fn get<'v>(mut v: &'v Value, segs: &[Seg<'_>]) -> Option<&'v Value> {
+fn get<'v>(mut v: &'v Value, segs: &[Seg]) -> Option<&'v Value> {
     for s in segs {
         v = match (s, v) {
             (Seg::Key(k), Value::Object(m)) => m.get(k)?,
@@ -89,7 +91,7 @@ fn get<'v>(mut v: &'v Value, segs: &[Seg<'_>]) -> Option<&'v Value> {
 const MAX_SEGS: usize = 6;
 
 /// The path of a field under its target.
-fn segments<'k>(target: Target, path: &[&'k str]) -> ([Seg<'k>; MAX_SEGS], usize) {
+fn segments(target: Target, path: &[&'static str]) -> ([Seg; MAX_SEGS], usize) {
     let mut segs = [Seg::Index(0); MAX_SEGS];
     let mut n = 0;
     if let Target::Container(list, i) | Target::ContainerSpec(list, i) = target {
@@ -111,7 +113,7 @@ fn segments<'k>(target: Target, path: &[&'k str]) -> ([Seg<'k>; MAX_SEGS], usize
 impl<'o> Writer<'o> {
     pub fn new(out: &'o mut Value, spec_path: &'static [&'static str]) -> Self {
         Writer {
-            out,
+            spec: at_mut(out, spec_path),
             spec_path,
             provenance: Vec::with_capacity(64),
             changes: Vec::with_capacity(32),
@@ -121,11 +123,28 @@ impl<'o> Writer<'o> {
 
     /// The pod spec as written so far.
     pub fn spec(&self) -> Option<&Value> {
-        at(self.out, self.spec_path)
+        self.spec.as_deref()
     }
 
-    fn pointer(&self, segs: &[Seg<'_>]) -> String {
-        let mut p = String::with_capacity(96);
+    fn spec_mut(&mut self) -> Option<&mut Value> {
+        self.spec.as_deref_mut()
+    }
+
+    /// The JSON pointer of `segs`, allocated once at its length.
+    fn pointer(&self, segs: &[Seg]) -> String {
+        let mut index = itoa::Buffer::new();
+        let mut len = 0;
+        for k in self.spec_path {
+            len += 1 + k.len();
+        }
+        for s in segs {
+            len += 1 + match s {
+                Seg::Key(k) => k.len(),
+                // At most a few digits: no list has a million items.
+                Seg::Index(_) => 8,
+            };
+        }
+        let mut p = String::with_capacity(len);
         for k in self.spec_path {
             p.push('/');
             p.push_str(k);
@@ -133,9 +152,12 @@ impl<'o> Writer<'o> {
         for s in segs {
             p.push('/');
             match s {
-                Seg::Key(k) => p.push_str(&escape(k)),
+                Seg::Key(k) => {
+                    debug_assert!(escape(k) == *k, "{k} needs escaping in a JSON pointer");
+                    p.push_str(k);
+                }
                 // Not through `fmt`: a pointer is built for every write.
-                Seg::Index(i) => p.push_str(itoa::Buffer::new().format(*i)),
+                Seg::Index(i) => p.push_str(index.format(*i)),
             }
         }
         p
@@ -143,7 +165,13 @@ impl<'o> Writer<'o> {
 
     /// Sets (or, with `None`, removes) a field of a security context, recording
     /// provenance for the resulting value and the change and patch when it differs.
-    pub fn put(&mut self, field: FieldRef, target: Target, path: &[&str], desired: Option<(&Value, Origin)>) {
+    pub fn put(
+        &mut self,
+        field: FieldRef,
+        target: Target,
+        path: &[&'static str],
+        desired: Option<(&Value, Origin)>,
+    ) {
         let (segs, n) = segments(target, path);
         let segs = &segs[..n];
         let old = self.spec().and_then(|s| get(s, segs));
@@ -176,10 +204,9 @@ impl<'o> Writer<'o> {
 
     /// Writes `new` (or, with `None`, removes the field) at `segs` under the spec, creating
     /// missing parents, and records the patch operation. Returns the value it replaced.
-    fn set(&mut self, segs: &[Seg<'_>], new: Option<Value>) -> Option<Value> {
+    fn set(&mut self, segs: &[Seg], new: Option<Value>) -> Option<Value> {
         let (last, parents) = segs.split_last()?;
-        let spec_path = self.spec_path;
-        let mut cur = at_mut(self.out, spec_path)?;
+        let mut cur = self.spec.as_deref_mut()?;
         // The first parent that does not exist yet (or is null): the patch adds it whole.
         let mut missing = None;
         for (n, seg) in parents.iter().enumerate() {
@@ -246,7 +273,14 @@ impl Writer<'_> {
     /// Adds `item` (an object with a `name`) to the list `key` of `target` unless an item
     /// of that name is there already: what the pod has is never replaced. Records the
     /// provenance of the item when it is the policy's (added now or by an earlier render).
-    pub fn insert_named(&mut self, field: FieldRef, target: Target, key: &str, item: Value, origin: Origin) {
+    pub fn insert_named(
+        &mut self,
+        field: FieldRef,
+        target: Target,
+        key: &'static str,
+        item: Value,
+        origin: Origin,
+    ) {
         let (segs, n) = segments(target, &[key]);
         let segs = &segs[..n];
         let name = item.get("name");
@@ -303,13 +337,9 @@ impl Writer<'_> {
             }
         }
     }
-
-    fn spec_mut(&mut self) -> Option<&mut Value> {
-        at_mut(self.out, self.spec_path)
-    }
 }
 
-fn get_mut<'v>(mut v: &'v mut Value, segs: &[Seg<'_>]) -> Option<&'v mut Value> {
+fn get_mut<'v>(mut v: &'v mut Value, segs: &[Seg]) -> Option<&'v mut Value> {
     for s in segs {
         v = match (s, v) {
             (Seg::Key(k), Value::Object(m)) => m.get_mut(k)?,
@@ -386,7 +416,7 @@ impl Writer<'_> {
                     }
                 }
                 None => {
-                    if let Some(Value::Object(spec)) = at_mut(self.out, self.spec_path) {
+                    if let Some(Value::Object(spec)) = self.spec_mut() {
                         spec.insert("initContainers".into(), Value::Array(vec![c.clone()]));
                     }
                     let path = self.pointer(&[Seg::Key("initContainers")]);
@@ -403,9 +433,7 @@ impl Writer<'_> {
     }
 
     fn init_containers(&mut self) -> Option<&mut Vec<Value>> {
-        at_mut(self.out, self.spec_path)?
-            .get_mut("initContainers")?
-            .as_array_mut()
+        self.spec_mut()?.get_mut("initContainers")?.as_array_mut()
     }
 
     fn record_generated(&mut self, c: &Value) {
@@ -466,6 +494,29 @@ mod tests {
                 String::from_utf8(ours).unwrap(),
                 serde_json::to_string(&ops).unwrap()
             );
+        }
+    }
+
+    /// The writer puts keys into pointers as they are: none of ciguard's field names or list
+    /// keys holds a `~` or `/` (the debug assertion in `pointer` checks every key a test
+    /// writes; this checks the tables).
+    #[test]
+    fn keys_need_no_escaping() {
+        let keys = super::super::fields::FIELDS
+            .iter()
+            .map(|f| f.name)
+            .chain([List::InitContainers, List::Containers].map(List::key))
+            .chain([
+                "securityContext",
+                "capabilities",
+                "drop",
+                "add",
+                "env",
+                "volumeMounts",
+                "volumes",
+            ]);
+        for key in keys {
+            assert_eq!(escape(key), key);
         }
     }
 
