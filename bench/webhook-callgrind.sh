@@ -34,6 +34,11 @@ if ! command -v valgrind >/dev/null; then
     exit 1
 fi
 target="${CARGO_TARGET_DIR:-target}"
+# The server is started from a script in a temporary directory: its path must be absolute.
+case "$target" in
+/*) ;;
+*) target="$PWD/$target" ;;
+esac
 cargo build --quiet --profile "$profile" --bin ciguard
 cargo build --quiet --release --example webhook_load
 work=$(mktemp -d)
@@ -47,7 +52,7 @@ trap 'for f in "$out"/*.pid; do [ -f "$f" ] && kill -TERM "$(cat "$f")" 2>/dev/n
 # outlives the wrapper and is stopped below with SIGTERM (a graceful shutdown).
 cat >"$work/server" <<EOF
 #!/bin/sh
-valgrind --tool=callgrind --callgrind-out-file="\$CALLGRIND_OUT" "$PWD/$target/$profile/ciguard" "\$@" \
+valgrind --tool=callgrind --callgrind-out-file="\$CALLGRIND_OUT" "$target/$profile/ciguard" "\$@" \
     >"\$CALLGRIND_OUT.log" 2>&1 &
 echo \$! >"\$CALLGRIND_OUT.pid"
 wait

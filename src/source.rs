@@ -239,71 +239,35 @@ impl LocationIndex {
     /// index (the deserializer reports the syntax error itself).
     pub fn build(text: &str) -> Self {
         let mut index = LocationIndex::default();
-        let mut stack: Vec<Frame> = Vec::new();
         // anchor id -> the text of an anchored scalar written as a string.
         let mut anchored: HashMap<usize, String> = HashMap::new();
-        let mut parser = Parser::new_from_str(strip_bom(text));
-        while let Some(Ok((event, span))) = parser.next_event() {
-            let pos = (span.start.line() as u64, span.start.col() as u64 + 1);
-            match event {
-                Event::DocumentEnd => break,
+        walk(text, 0, false, |node| {
+            if let Some(key) = node.key {
+                index.keys.insert(node.path.to_string(), key);
+            }
+            index.values.insert(node.path.to_string(), node.at);
+            match node.event {
                 Event::Scalar(value, style, anchor, tag) => {
-                    if let Some(Frame::Map { key: key @ None, .. }) = stack.last_mut() {
-                        *key = Some((value.into_owned(), pos));
-                        continue;
-                    }
-                    let path = index.node(&mut stack, pos);
-                    let tagged_str =
-                        tag.is_some_and(|t| t.handle() == "tag:yaml.org,2002:" && t.suffix() == "str");
-                    if style != ScalarStyle::Plain || tagged_str {
-                        if anchor != 0 {
-                            anchored.insert(anchor, value.to_string());
+                    let tagged_str = tag
+                        .as_ref()
+                        .is_some_and(|t| t.handle() == "tag:yaml.org,2002:" && t.suffix() == "str");
+                    if *style != ScalarStyle::Plain || tagged_str {
+                        if *anchor != 0 {
+                            anchored.insert(*anchor, value.to_string());
                         }
-                        index.strings.insert(path, value.into_owned());
+                        index.strings.insert(node.path.to_string(), value.to_string());
                     }
                 }
                 Event::Alias(anchor) => {
-                    let path = index.node(&mut stack, pos);
-                    if let Some(text) = anchored.get(&anchor) {
-                        index.strings.insert(path, text.clone());
+                    if let Some(text) = anchored.get(anchor) {
+                        index.strings.insert(node.path.to_string(), text.clone());
                     }
-                }
-                Event::MappingStart(..) => {
-                    let path = index.node(&mut stack, pos);
-                    stack.push(Frame::Map { path, key: None });
-                }
-                Event::SequenceStart(..) => {
-                    let path = index.node(&mut stack, pos);
-                    stack.push(Frame::Seq { path, next: 0 });
-                }
-                Event::MappingEnd | Event::SequenceEnd => {
-                    stack.pop();
                 }
                 _ => {}
             }
-        }
+            true
+        });
         index
-    }
-
-    /// Records a value node at the current position of the stack and returns its path.
-    fn node(&mut self, stack: &mut [Frame], pos: (u64, u64)) -> String {
-        let path = match stack.last_mut() {
-            None => String::new(),
-            Some(Frame::Map { path, key }) => {
-                let (k, kpos) = key.take().unwrap_or_default();
-                let p = format!("{path}/{}", escape(&k));
-                self.keys.insert(p.clone(), kpos);
-                p
-            }
-            Some(Frame::Seq { path, next }) => {
-                let p = format!("{path}/{next}");
-                *next += 1;
-                self.keys.insert(p.clone(), pos);
-                p
-            }
-        };
-        self.values.insert(path.clone(), pos);
-        path
     }
 
     /// The position of the key at `path` (for a sequence item, the item itself).
@@ -336,6 +300,116 @@ impl LocationIndex {
             }
         }
     }
+}
+
+/// One node of a YAML document, as [`walk`] meets it.
+struct Node<'a, 'e> {
+    /// Its path, a JSON pointer (`""` for the root).
+    path: &'a str,
+    /// Where its key is (a sequence item: the item itself; the root: none).
+    key: Option<(u64, u64)>,
+    /// Where its value starts.
+    at: (u64, u64),
+    /// The event that opened it (a scalar, an alias, or the start of a collection).
+    event: &'a Event<'e>,
+}
+
+/// Hands every node of the `n`th document of `text` to `visit`, in text order, until it
+/// returns `false`. With `skip_null`, documents that are empty or `null` are not counted,
+/// as [`documents`] drops them. The walk ends at the document's end or at a syntax error.
+fn walk(text: &str, n: usize, skip_null: bool, mut visit: impl FnMut(Node<'_, '_>) -> bool) {
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut parser = Parser::new_from_str(strip_bom(text));
+    // Documents counted so far; whether the next event is a document's root; whether
+    // the walk is inside the `n`th document.
+    let (mut counted, mut root, mut inside) = (0, false, false);
+    while let Some(Ok((event, span))) = parser.next_event() {
+        match event {
+            Event::DocumentStart(..) => {
+                root = true;
+                continue;
+            }
+            Event::DocumentEnd if inside => return,
+            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => continue,
+            _ => {}
+        }
+        if std::mem::take(&mut root) && !(skip_null && is_null(&event)) {
+            inside = counted == n;
+            counted += 1;
+        }
+        if !inside {
+            if counted > n {
+                return;
+            }
+            continue;
+        }
+        let at = (span.start.line() as u64, span.start.col() as u64 + 1);
+        if let Event::Scalar(value, ..) = &event
+            && let Some(Frame::Map { key: key @ None, .. }) = stack.last_mut()
+        {
+            *key = Some((value.to_string(), at));
+            continue;
+        }
+        if let Event::MappingEnd | Event::SequenceEnd = event {
+            stack.pop();
+            continue;
+        }
+        let (path, key) = match stack.last_mut() {
+            None => (String::new(), None),
+            Some(Frame::Map { path, key }) => {
+                let (k, kpos) = key.take().unwrap_or_default();
+                (format!("{path}/{}", escape(&k)), Some(kpos))
+            }
+            Some(Frame::Seq { path, next }) => {
+                *next += 1;
+                (format!("{path}/{}", *next - 1), Some(at))
+            }
+        };
+        let more = visit(Node {
+            path: &path,
+            key,
+            at,
+            event: &event,
+        });
+        if !more {
+            return;
+        }
+        match event {
+            Event::MappingStart(..) => stack.push(Frame::Map { path, key: None }),
+            Event::SequenceStart(..) => stack.push(Frame::Seq { path, next: 0 }),
+            _ => {}
+        }
+    }
+}
+
+/// Whether a document's root event is an empty or `null` document.
+fn is_null(root: &Event<'_>) -> bool {
+    match root {
+        Event::Scalar(value, style, _, tag) => {
+            tag.as_ref()
+                .is_some_and(|t| t.handle() == "tag:yaml.org,2002:" && t.suffix() == "null")
+                || *style == ScalarStyle::Plain && matches!(&**value, "" | "~" | "null" | "Null" | "NULL")
+        }
+        _ => false,
+    }
+}
+
+/// Where the value at `pointer` starts in the `document`th document of `text` (counted as
+/// [`documents`] counts them: empty and `null` documents left out), as (line, column); the
+/// nearest ancestor's place when the text has no such value. `None` when the text does not
+/// parse as YAML up to there (several JSON values one after another, for one).
+pub fn position(text: &str, document: usize, pointer: &str) -> Option<(u64, u64)> {
+    let mut best: Option<(usize, (u64, u64))> = None;
+    walk(text, document, true, |node| {
+        let exact = node.path == pointer;
+        let ancestor =
+            pointer.starts_with(node.path) && pointer.as_bytes().get(node.path.len()) == Some(&b'/');
+        if (exact || ancestor) && best.is_none_or(|(len, _)| node.path.len() > len) {
+            best = Some((node.path.len(), node.at));
+        }
+        !exact
+    });
+    best.map(|(_, at)| at)
 }
 
 /// Escapes one JSON pointer segment (`~` → `~0`, `/` → `~1`).
@@ -373,6 +447,45 @@ mod tests {
         assert_eq!(ix.key("/spec/m/k~1v"), Some((5, 5)));
         assert_eq!(ix.key("/spec/seq/0/name"), Some((7, 7)));
         assert_eq!(ix.key_or_ancestor("/spec/m/nope/deeper"), (4, 3));
+    }
+
+    /// `position` counts documents as `documents` does (empty and `null` ones left out),
+    /// reads JSON as YAML, finds List items by their pointer, and falls back to the nearest
+    /// ancestor the text has.
+    #[test]
+    fn positions_of_values_in_documents() {
+        let multi = "a: 1\n---\n---\nnull\n--- ~\n---\nkind: Pod\nspec:\n  containers:\n  - name: c\n    ports: [{containerPort: 9}]\n";
+        let list = r#"{"kind": "List", "items": [
+  {"kind": "Pod"},
+  {"kind": "Pod", "spec": {"a/b": 2}}]}"#;
+        type Case<'a> = (&'a str, usize, &'a str, Option<(u64, u64)>);
+        let cases: &[Case] = &[
+            (multi, 0, "/a", Some((1, 4))),
+            (multi, 1, "", Some((7, 1))),
+            (
+                multi,
+                1,
+                "/spec/containers/0/ports/0/containerPort",
+                Some((11, 29)),
+            ),
+            // Not in the text: the nearest ancestor that is.
+            (multi, 1, "/spec/containers/0/image", Some((10, 5))),
+            (multi, 1, "/spec/containersX", Some((9, 3))),
+            (multi, 2, "", None),
+            (list, 0, "/items/1/spec/a~1b", Some((3, 35))),
+            (list, 0, "/items/0", Some((2, 3))),
+            // Several JSON values one after another are not YAML: no place past the first.
+            ("{\"a\": 1} {\"b\": 2}", 1, "/b", None),
+            // Broken before the value: the nearest ancestor read before the break.
+            ("a: [1\n", 0, "/a/0", Some((1, 4))),
+        ];
+        for &(text, document, pointer, want) in cases {
+            assert_eq!(
+                position(text, document, pointer),
+                want,
+                "{document} {pointer} in {text:?}"
+            );
+        }
     }
 
     #[test]

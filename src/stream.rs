@@ -187,6 +187,7 @@ fn stream_heads<'de, R: serde_json::de::Read<'de>>(
     let mut reader = Reader {
         source_name,
         next: 0,
+        document: 0,
         sink,
         failed: None,
         stopped: false,
@@ -207,6 +208,7 @@ fn stream_heads<'de, R: serde_json::de::Read<'de>>(
         if reader.stopped {
             return Ok(reader.next);
         }
+        reader.document += usize::from(!head.null);
     }
     Ok(reader.next)
 }
@@ -365,6 +367,8 @@ struct Reader<'s, 'k> {
     source_name: &'s str,
     /// The index of the next document.
     next: usize,
+    /// The top-level value being read, counted as [`source::documents`] counts them.
+    document: usize,
     sink: &'k mut Sink<'k>,
     /// An error found inside the JSON reader (it travels out as a placeholder error).
     failed: Option<WorkloadError>,
@@ -373,13 +377,18 @@ struct Reader<'s, 'k> {
 }
 
 impl Reader<'_, '_> {
-    fn emit(&mut self, object: Value) {
+    /// Hands out `object`, at `pointer` in the current top-level value.
+    fn emit(&mut self, object: Value, pointer: String) {
         if self.stopped {
             return;
         }
         let doc = Document {
             source: self.source_name.to_string(),
             index: self.next,
+            place: Some(workload::Place {
+                document: self.document,
+                pointer,
+            }),
             object,
         };
         self.next += 1;
@@ -400,7 +409,7 @@ impl Reader<'_, '_> {
             self.failed = Some(self.invalid(self.next, problem));
             return;
         }
-        self.emit(object);
+        self.emit(object, String::new());
     }
 
     /// A top-level List: its items as they are read, then the Lists among them,
@@ -422,8 +431,8 @@ impl Reader<'_, '_> {
         if self.failed.is_some() || self.stopped {
             return Ok(());
         }
-        let flattened = workload::flatten_lists(nested, |item| {
-            self.emit(item);
+        let flattened = workload::flatten_lists(nested, |pointer, item| {
+            self.emit(item, pointer);
             !self.stopped
         });
         if let Err(message) = flattened {
@@ -513,7 +522,7 @@ impl<'de> Visitor<'de> for ItemsSeed<'_, '_, '_, '_> {
             } else if workload::is_list(&item) {
                 self.nested.push_back((item_path, item));
             } else {
-                self.reader.emit(item);
+                self.reader.emit(item, item_path);
             }
         }
         Ok(())

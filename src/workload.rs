@@ -18,6 +18,7 @@ use k8s_openapi::{
 use serde::Deserialize;
 
 use crate::{
+    error::Location,
     pss::view::{ContainerList, ContainerView, PodView, Sources, VolumeView},
     source::{self, SyntaxError},
 };
@@ -59,11 +60,43 @@ pub struct Document {
     pub source: String,
     /// Its position in the source (items of a `v1/List` count one by one).
     pub index: usize,
+    /// Where the object is in the source's text (`None`: it has no text, as the pods
+    /// `audit --cluster` lists).
+    pub place: Option<Place>,
     /// The object, with key order kept.
     pub object: Value,
 }
 
+/// Where an object is in its input's text: which of its documents (counted as
+/// [`source::documents`] counts them, empty and `null` ones left out) and, for an item
+/// of a `v1/List`, its JSON pointer in that document.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Place {
+    /// The document.
+    pub document: usize,
+    /// The object's pointer in the document: `""`, or `/items/3` for a List's item.
+    pub pointer: String,
+}
+
 impl Document {
+    /// Where the value at `pointer` in the object is in its input file (a JSON pointer, as
+    /// [`PodError`] and [`crate::merge::RenderError`] name the value they refuse), or its
+    /// nearest ancestor that the text has. The file is read again, so this is for error
+    /// messages only. `None` for stdin and for objects with no text.
+    pub fn locate(&self, pointer: &str) -> Option<Location> {
+        let place = self.place.as_ref()?;
+        if self.source == "-" {
+            return None;
+        }
+        let text = decode(std::fs::read(&self.source).ok()?).ok()?;
+        let (line, col) = source::position(&text, place.document, &format!("{}{pointer}", place.pointer))?;
+        Some(Location {
+            file: self.source.clone(),
+            line,
+            col,
+        })
+    }
+
     /// The object's `kind`, or `""`.
     pub fn kind(&self) -> &str {
         self.object.get("kind").and_then(Value::as_str).unwrap_or("")
@@ -838,7 +871,7 @@ pub(crate) fn is_list(object: &Value) -> bool {
 /// items of a List first, then those of the Lists among them, breadth first).
 pub fn parse_text(text: &str, source_name: &str) -> Result<Vec<Document>, WorkloadError> {
     let mut out = Vec::new();
-    for object in source::documents(text, source_name)? {
+    for (document, object) in source::documents(text, source_name)?.into_iter().enumerate() {
         let index = out.len();
         let invalid = |message: String| WorkloadError::Invalid {
             input: source_name.into(),
@@ -852,15 +885,20 @@ pub fn parse_text(text: &str, source_name: &str) -> Result<Vec<Document>, Worklo
             out.push(Document {
                 source: source_name.into(),
                 index,
+                place: Some(Place {
+                    document,
+                    pointer: String::new(),
+                }),
                 object,
             });
             continue;
         }
         let top = std::collections::VecDeque::from([(String::new(), object)]);
-        flatten_lists(top, |item| {
+        flatten_lists(top, |pointer, item| {
             out.push(Document {
                 source: source_name.into(),
                 index: out.len(),
+                place: Some(Place { document, pointer }),
                 object: item,
             });
             true
@@ -871,13 +909,14 @@ pub fn parse_text(text: &str, source_name: &str) -> Result<Vec<Document>, Worklo
 }
 
 /// Expands Lists breadth first, as kubectl's FlattenListVisitor: each queued (path of
-/// the list, the list) hands its items that are not Lists to `emit`, in order, and queues
+/// the list, the list) hands its items that are not Lists to `emit` (with their path:
+/// `/items/0`, `/items/2/items/0`), in order, and queues
 /// the Lists among them. `emit` returns `false` to stop. The error is the message for a
 /// List without an `items` array or an item that is not an object. One definition for
 /// the whole reader ([`parse_text`]) and the streamed one (`crate::stream`).
 pub(crate) fn flatten_lists(
     mut lists: std::collections::VecDeque<(String, Value)>,
-    mut emit: impl FnMut(Value) -> bool,
+    mut emit: impl FnMut(String, Value) -> bool,
 ) -> Result<(), String> {
     while let Some((path, mut list)) = lists.pop_front() {
         let kind = list
@@ -895,7 +934,7 @@ pub(crate) fn flatten_lists(
             }
             if is_list(&item) {
                 lists.push_back((item_path, item));
-            } else if !emit(item) {
+            } else if !emit(item_path, item) {
                 return Ok(());
             }
         }

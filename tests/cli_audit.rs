@@ -129,7 +129,16 @@ fn a_malformed_pod_exits_2_naming_it() {
         .code(2)
         .stdout("")
         .stderr(predicate::str::contains(
-            "error: malformed.yaml#0: Pod \"broken\": /spec/containers: expected a list of containers",
+            "error: malformed.yaml:5:15: Pod \"broken\": /spec/containers: expected a list of containers",
+        ));
+    // From stdin the text is gone: the document is named by its index.
+    audit()
+        .arg("-")
+        .write_stdin(std::fs::read(format!("{DATA}/malformed.yaml")).unwrap())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "error: -#0: Pod \"broken\": /spec/containers: expected a list of containers",
         ));
 }
 

@@ -198,8 +198,68 @@ fn usage_and_input_errors_exit_2() {
         .assert()
         .code(2)
         .stdout("pod-allowed.yaml#0 Pod/runner-abc-project-1-concurrent-0: allowed\n")
-        .stderr(predicate::str::starts_with("error: bad-spec.yaml#0: /spec"));
+        .stderr(predicate::str::starts_with(
+            "error: bad-spec.yaml:6:15: /spec/containers",
+        ));
     check().assert().code(2);
+}
+
+/// A value a pod spec refuses is named by its file, line and column, whichever way the
+/// file is read: a YAML stream (empty and `null` documents do not count), a JSON List
+/// streamed item by item, a nested List; `check`, `render` and `audit` alike. From stdin
+/// the text is gone and the document is named by its index.
+#[test]
+fn a_refused_value_is_named_by_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let pod = |port: &str| {
+        format!(
+            r#"{{"apiVersion": "v1", "kind": "Pod", "metadata": {{"name": "p"}}, "spec": {{"containers": [{{"name": "c", "image": "i", "ports": [{{"containerPort": {port}}}]}}]}}}}"#
+        )
+    };
+    let cases = [
+        (
+            "stream.yaml",
+            "---\n---\nnull\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: ok}\nspec:\n  containers: [{name: c, image: i}]\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: bad}\nspec:\n  containers:\n  - name: c\n    image: i\n    ports:\n    - containerPort: 3000000000\n".to_string(),
+            "stream.yaml:19:22",
+        ),
+        (
+            "list.json",
+            format!("{{\"apiVersion\": \"v1\", \"kind\": \"List\", \"items\": [\n{},\n{}\n]}}\n", pod("80"), pod("\"http\"")),
+            "list.json:3:144",
+        ),
+        (
+            "nested.yaml",
+            format!("apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: List\n  items:\n  - {}\n", pod("-1.5")),
+            "nested.yaml:7:148",
+        ),
+    ];
+    for (name, text, at) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, &text).unwrap();
+        for command in ["check", "render", "audit"] {
+            let out = Command::new(env!("CARGO_BIN_EXE_ciguard"))
+                .current_dir(dir.path())
+                .args([command, name])
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8(out.stderr).unwrap();
+            assert_eq!(out.status.code(), Some(2), "{command} {name}: {stderr}");
+            assert!(
+                stderr.starts_with(&format!("error: {at}: ")),
+                "{command} {name}: {stderr}"
+            );
+            assert!(
+                stderr.contains("/ports/0/containerPort: "),
+                "{command} {name}: {stderr}"
+            );
+        }
+        check()
+            .arg("-")
+            .write_stdin(text)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::starts_with("error: -#"));
+    }
 }
 
 #[test]

@@ -7,7 +7,6 @@
 
 use std::{fmt::Write as _, io::Write as _};
 
-use anyhow::Context;
 use ciguard::{
     audit::{Audit, AuditReport, Group},
     workload::{self, WorkloadError},
@@ -46,10 +45,12 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         // One page of pods at a time: each is counted, then dropped.
         super::audit_cluster::list_pods(&args.cluster, |docs| {
             documents += docs.len();
-            for doc in docs {
-                let counted = audit
-                    .add_owned(doc.object)
-                    .with_context(|| format!("{}#{}", doc.source, doc.index))?;
+            for mut doc in docs {
+                let object = std::mem::take(&mut doc.object);
+                let counted = audit.add_owned(object).map_err(|e| {
+                    let at = super::document_at(&doc, &e.pointer);
+                    anyhow::Error::from(e).context(at)
+                })?;
                 carriers += usize::from(counted);
             }
             Ok(())
@@ -65,10 +66,12 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         let (states, documents) = super::pipeline::run(
             units,
             || (Audit::new(&policy), 0usize),
-            |(audit, carriers), doc| {
-                let counted = audit
-                    .add_owned(doc.object)
-                    .with_context(|| format!("{}#{}", doc.source, doc.index))?;
+            |(audit, carriers), mut doc| {
+                let object = std::mem::take(&mut doc.object);
+                let counted = audit.add_owned(object).map_err(|e| {
+                    let at = super::document_at(&doc, &e.pointer);
+                    anyhow::Error::from(e).context(at)
+                })?;
                 *carriers += usize::from(counted);
                 Ok(None::<()>)
             },

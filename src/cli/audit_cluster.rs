@@ -116,6 +116,7 @@ fn document(item: DynamicObject, index: usize) -> anyhow::Result<Document> {
     Ok(Document {
         source,
         index,
+        place: None,
         object,
     })
 }

@@ -8,7 +8,7 @@
 
 use std::io::Write;
 
-use anyhow::{Context, anyhow};
+use anyhow::anyhow;
 use ciguard::{
     ValidPolicy,
     pss::{Evaluation, Level, LevelVersion, Version},
@@ -125,9 +125,10 @@ fn evaluate(
     target: LevelVersion,
     json: bool,
 ) -> anyhow::Result<Option<Verdict>> {
-    let checked = workload::checked_pod(&doc.object)
-        .map_err(|message| anyhow!(message))
-        .with_context(|| format!("{}#{}", doc.source, doc.index))?;
+    let checked = workload::checked_pod(&doc.object).map_err(|e| {
+        let at = super::document_at(doc, &e.pointer);
+        anyhow!(e).context(at)
+    })?;
     let Some((kind, mut pod)) = checked else {
         return Ok(None);
     };

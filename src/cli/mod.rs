@@ -200,6 +200,16 @@ pub fn init_tracing(cli: &Cli) {
     }
 }
 
+/// How an error in a document names where it is: the line and column of the refused
+/// value (`pointer` in the object) when its file says, else `source#index` (stdin, and
+/// objects with no text).
+pub(crate) fn document_at(doc: &ciguard::workload::Document, pointer: &str) -> String {
+    match doc.locate(pointer) {
+        Some(at) => at.to_string(),
+        None => format!("{}#{}", doc.source, doc.index),
+    }
+}
+
 /// Loads `--policy` or the built-in policy.
 pub fn load_policy(path: Option<&str>) -> anyhow::Result<ciguard::ValidPolicy> {
     match path {

@@ -2,7 +2,6 @@
 
 use std::io::Write;
 
-use anyhow::Context;
 use ciguard::json;
 use ciguard::{
     merge::{self, Rendered},
@@ -58,8 +57,10 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             } else {
                 None
             };
-            let r = merge::render_owned(&policy, std::mem::take(&mut d.object))
-                .with_context(|| format!("{}#{}", d.source, d.index))?;
+            let r = merge::render_owned(&policy, std::mem::take(&mut d.object)).map_err(|e| {
+                let at = super::document_at(&d, &e.pointer);
+                anyhow::Error::from(e).context(at)
+            })?;
             Ok((label, choice, r))
         })
         .collect::<anyhow::Result<Vec<(String, Option<Choice>, Rendered)>>>()?;
