@@ -330,7 +330,12 @@ fn walk(text: &str, n: usize, skip_null: bool, mut visit: impl FnMut(Node<'_, '_
                 continue;
             }
             Event::DocumentEnd if inside => return,
-            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => continue,
+            Event::MappingEnd | Event::SequenceEnd if inside => {
+                stack.pop();
+                continue;
+            }
+            // Structure and presentation (anchors, comments): not nodes.
+            _ if !event.is_node() => continue,
             _ => {}
         }
         if std::mem::take(&mut root) && !(skip_null && is_null(&event)) {
@@ -348,10 +353,6 @@ fn walk(text: &str, n: usize, skip_null: bool, mut visit: impl FnMut(Node<'_, '_
             && let Some(Frame::Map { key: key @ None, .. }) = stack.last_mut()
         {
             *key = Some((value.to_string(), at));
-            continue;
-        }
-        if let Event::MappingEnd | Event::SequenceEnd = event {
-            stack.pop();
             continue;
         }
         let (path, key) = match stack.last_mut() {
@@ -474,6 +475,8 @@ mod tests {
             (multi, 2, "", None),
             (list, 0, "/items/1/spec/a~1b", Some((3, 35))),
             (list, 0, "/items/0", Some((2, 3))),
+            // Comments, anchors and aliases are no documents and no nodes of their own.
+            ("# c\n---\n# c\nkind: &k Pod # c\nspec: {a: *k}\n", 0, "/spec/a", Some((5, 11))),
             // Several JSON values one after another are not YAML: no place past the first.
             ("{\"a\": 1} {\"b\": 2}", 1, "/b", None),
             // Broken before the value: the nearest ancestor read before the break.
