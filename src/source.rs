@@ -476,7 +476,12 @@ mod tests {
             (list, 0, "/items/1/spec/a~1b", Some((3, 35))),
             (list, 0, "/items/0", Some((2, 3))),
             // Comments, anchors and aliases are no documents and no nodes of their own.
-            ("# c\n---\n# c\nkind: &k Pod # c\nspec: {a: *k}\n", 0, "/spec/a", Some((5, 11))),
+            (
+                "# c\n---\n# c\nkind: &k Pod # c\nspec: {a: *k}\n",
+                0,
+                "/spec/a",
+                Some((5, 11)),
+            ),
             // Several JSON values one after another are not YAML: no place past the first.
             ("{\"a\": 1} {\"b\": 2}", 1, "/b", None),
             // Broken before the value: the nearest ancestor read before the break.

@@ -108,7 +108,11 @@ pub fn input_reader(data: &[u8]) {
                 assert_eq!(checked, typed, "checked_pod and typed_pod disagree");
                 // What an input error's `file:line:column` is found with, on any text.
                 if let (Some(place), Err(e)) = (&doc.place, &checked) {
-                    let _ = ciguard::source::position(text, place.document, &format!("{}{}", place.pointer, e.pointer));
+                    let _ = ciguard::source::position(
+                        text,
+                        place.document,
+                        &format!("{}{}", place.pointer, e.pointer),
+                    );
                 }
                 let _ = workload::admitted_pod(&doc.object)
                     .map(|p| p.map(|(_, pod)| pod.view().containers().len()));

@@ -47,10 +47,9 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             documents += docs.len();
             for mut doc in docs {
                 let object = std::mem::take(&mut doc.object);
-                let counted = audit.add_owned(object).map_err(|e| {
-                    let at = super::document_at(&doc, &e.pointer);
-                    anyhow::Error::from(e).context(at)
-                })?;
+                let counted = audit
+                    .add_owned(object)
+                    .map_err(|e| super::in_document(&doc, e, |e| &e.pointer))?;
                 carriers += usize::from(counted);
             }
             Ok(())
@@ -68,10 +67,9 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             || (Audit::new(&policy), 0usize),
             |(audit, carriers), mut doc| {
                 let object = std::mem::take(&mut doc.object);
-                let counted = audit.add_owned(object).map_err(|e| {
-                    let at = super::document_at(&doc, &e.pointer);
-                    anyhow::Error::from(e).context(at)
-                })?;
+                let counted = audit
+                    .add_owned(object)
+                    .map_err(|e| super::in_document(&doc, e, |e| &e.pointer))?;
                 *carriers += usize::from(counted);
                 Ok(None::<()>)
             },

@@ -125,10 +125,8 @@ fn evaluate(
     target: LevelVersion,
     json: bool,
 ) -> anyhow::Result<Option<Verdict>> {
-    let checked = workload::checked_pod(&doc.object).map_err(|e| {
-        let at = super::document_at(doc, &e.pointer);
-        anyhow!(e).context(at)
-    })?;
+    let checked =
+        workload::checked_pod(&doc.object).map_err(|e| super::in_document(doc, e, |e| &e.pointer))?;
     let Some((kind, mut pod)) = checked else {
         return Ok(None);
     };

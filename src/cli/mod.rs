@@ -200,14 +200,19 @@ pub fn init_tracing(cli: &Cli) {
     }
 }
 
-/// How an error in a document names where it is: the line and column of the refused
-/// value (`pointer` in the object) when its file says, else `source#index` (stdin, and
-/// objects with no text).
-pub(crate) fn document_at(doc: &ciguard::workload::Document, pointer: &str) -> String {
-    match doc.locate(pointer) {
+/// An error in a document, named where it is: the file, line and column of the refused
+/// value (`pointer` gives its JSON pointer in the object) when the file says, else
+/// `source#index` (stdin, and objects with no text).
+pub(crate) fn in_document<E: Into<anyhow::Error>>(
+    doc: &ciguard::workload::Document,
+    error: E,
+    pointer: impl FnOnce(&E) -> &str,
+) -> anyhow::Error {
+    let at = match doc.locate(pointer(&error)) {
         Some(at) => at.to_string(),
         None => format!("{}#{}", doc.source, doc.index),
-    }
+    };
+    error.into().context(at)
 }
 
 /// Loads `--policy` or the built-in policy.

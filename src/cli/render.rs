@@ -57,10 +57,8 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             } else {
                 None
             };
-            let r = merge::render_owned(&policy, std::mem::take(&mut d.object)).map_err(|e| {
-                let at = super::document_at(&d, &e.pointer);
-                anyhow::Error::from(e).context(at)
-            })?;
+            let r = merge::render_owned(&policy, std::mem::take(&mut d.object))
+                .map_err(|e| super::in_document(&d, e, |e| &e.pointer))?;
             Ok((label, choice, r))
         })
         .collect::<anyhow::Result<Vec<(String, Option<Choice>, Rendered)>>>()?;
