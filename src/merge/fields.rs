@@ -413,14 +413,15 @@ pub(crate) fn drop_union(
     job_container: &Map<String, Value>,
 ) -> Option<(Vec<Value>, Origin)> {
     let job_origin = Origin::new(Layer::Job, Scope::Containers);
-    let mut layers: Vec<(Origin, &Map<String, Value>)> = container_layers(policy, role).to_vec();
-    layers.push((job_origin, job_container));
+    let policy_layers = container_layers(policy, role);
+    let [a, b, c, d] = policy_layers;
+    let mut layers = [a, b, c, d, (job_origin, job_container)];
     layers.sort_by_key(|(o, _)| o.rank());
     let mut top: Option<Origin> = None;
     let mut union: Vec<Value> = drops(job_container).cloned().unwrap_or_default();
     // A policy that drops capabilities writes the list: the job's junk entries (empty or
     // non-string names, which no runtime knows) do not survive into it.
-    let policy_drops = container_layers(policy, role)
+    let policy_drops = policy_layers
         .iter()
         .any(|(_, ctx)| drops(ctx).is_some_and(|l| !l.is_empty()));
     if policy_drops {
