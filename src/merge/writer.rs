@@ -206,7 +206,7 @@ impl<'o> Writer<'o> {
     /// missing parents, and records the patch operation. Returns the value it replaced.
     fn set(&mut self, segs: &[Seg], new: Option<Value>) -> Option<Value> {
         let (last, parents) = segs.split_last()?;
-        let mut cur = self.spec.as_deref_mut()?;
+        let mut cur = self.spec_mut()?;
         // The first parent that does not exist yet (or is null): the patch adds it whole.
         let mut missing = None;
         for (n, seg) in parents.iter().enumerate() {
