@@ -11,6 +11,7 @@
 #   bench/webhook-load.sh --closed-loop --duration 5 --connections 8 # saturation, p50/p99, RSS
 #   bench/webhook-load.sh --endpoint /validate --rate 2000 --duration 5 --connections 8
 #   bench/webhook-load.sh --worker-threads 1 --rate 2000 --duration 5 --connections 8
+#   bench/webhook-load.sh --no-audit --rate 2000 --duration 5 --connections 8     # audit log off
 #   bench/webhook-load.sh --help
 #
 # Only cargo is needed. The client shares the machine with the server: on a small

@@ -56,6 +56,10 @@ struct Args {
     /// The server's `--worker-threads` (default: its own default)
     #[arg(long)]
     worker_threads: Option<u16>,
+    /// Start the server with `--audit-log off` (by default it appends to a file in a
+    /// temporary directory, as a deployment would)
+    #[arg(long)]
+    no_audit: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -107,7 +111,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .arg("--addr")
         .arg(format!("127.0.0.1:{port}"))
         .arg("--audit-log")
-        .arg(&audit)
+        .arg(if args.no_audit {
+            "off".as_ref()
+        } else {
+            audit.as_os_str()
+        })
         .env("CIGUARD_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
