@@ -62,6 +62,27 @@ fn bench(c: &mut Criterion) {
             criterion::BatchSize::SmallInput,
         )
     });
+    // As `ciguard render` calls it: owned, and neither the webhook's patch nor the
+    // provenance `--explain` prints is kept.
+    let cli = ciguard::merge::Options {
+        pod_security: ciguard::merge::PodSecurity::Evaluate,
+        provenance: false,
+        changes: false,
+        patch: false,
+    };
+    c.bench_function("render_cli/gitlab-pod/builtin", |b| {
+        b.iter_batched(
+            || gitlab_pod.clone(),
+            |pod| {
+                drop(ciguard::merge::render_owned_with(
+                    black_box(&builtin),
+                    black_box(pod),
+                    cli,
+                ))
+            },
+            criterion::BatchSize::SmallInput,
+        )
+    });
     c.bench_function("render/gitlab-pod/gitlab-policy", |b| {
         b.iter(|| ciguard::merge::render(black_box(&gitlab), black_box(&gitlab_pod)))
     });

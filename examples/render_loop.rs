@@ -11,6 +11,8 @@
 //! # the owned path (`ciguard render`, the webhook): render_owned_with, plus dropping the result
 //! valgrind --tool=callgrind --callgrind-out-file=cg.out target/release/examples/render_loop --owned 200
 //! callgrind_annotate --inclusive=yes cg.out | grep -E 'merge::render_owned_with |drop_in_place<ciguard::merge::Rendered>'
+//! # as `ciguard render` does it: owned, and neither the patch nor the provenance kept
+//! valgrind --tool=callgrind --callgrind-out-file=cg.out target/release/examples/render_loop --cli 200
 //! ```
 
 #![allow(clippy::disallowed_macros)]
@@ -27,10 +29,19 @@ fn main() -> anyhow::Result<()> {
     // `--owned`: render a copy made before each render with `render_owned`, as `ciguard
     // render` and the webhook do (the copy is not the render's work; dropping the
     // result is).
-    let owned = args.first().is_some_and(|a| a == "--owned");
+    // `--cli`: as `--owned`, with the options `ciguard render` passes (no patch, no
+    // provenance).
+    let cli = args.first().is_some_and(|a| a == "--cli");
+    let owned = cli || args.first().is_some_and(|a| a == "--owned");
     if owned {
         args.remove(0);
     }
+    let options = ciguard::merge::Options {
+        pod_security: ciguard::merge::PodSecurity::Evaluate,
+        provenance: !cli,
+        changes: !cli,
+        patch: !cli,
+    };
     let renders: u32 = match args.first() {
         Some(n) => n.parse().context("the first argument is the number of renders")?,
         None => 1_000,
@@ -51,7 +62,7 @@ fn main() -> anyhow::Result<()> {
     for _ in 0..renders {
         if owned {
             let copy = std::hint::black_box(pod.clone());
-            std::hint::black_box(ciguard::merge::render_owned(&policy, copy)?);
+            std::hint::black_box(ciguard::merge::render_owned_with(&policy, copy, options)?);
         } else {
             std::hint::black_box(ciguard::merge::render(&policy, std::hint::black_box(&pod))?);
         }

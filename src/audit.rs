@@ -125,7 +125,14 @@ impl<'p> Audit<'p> {
         };
         // Read before rendering: the rendered pod may have ciguard's init container.
         let preset = preset_of(&object, kind).as_str();
-        let rendered = merge::render_owned(self.policy, object)?;
+        // A report reads the changes and the denial: neither provenance nor a patch.
+        let options = merge::Options {
+            pod_security: merge::PodSecurity::Evaluate,
+            provenance: false,
+            changes: true,
+            patch: false,
+        };
+        let rendered = merge::render_owned_with(self.policy, object, options)?;
         let namespace = rendered
             .object
             .pointer("/metadata/namespace")

@@ -528,7 +528,16 @@ fn pss_probes(policy: &ValidPolicy, out: &mut Vec<Finding>) {
                 pod["spec"]["initContainers"] = json!([init]);
             }
         }
-        let Ok(rendered) = merge::render_with(policy, &pod, merge::PodSecurity::Skip) else {
+        let Ok(rendered) = merge::render_with(
+            policy,
+            &pod,
+            merge::Options {
+                pod_security: merge::PodSecurity::Skip,
+                provenance: true,
+                changes: false,
+                patch: false,
+            },
+        ) else {
             continue;
         };
         // Only the probe's own verdict is reported: companions (which the table row needs

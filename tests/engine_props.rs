@@ -1,5 +1,6 @@
 //! Property tests of the merge engine: enforced values always win, rendering is
-//! idempotent, the patch reproduces the output, and no input makes it panic.
+//! idempotent, the patch reproduces the output, a record left out changes nothing else,
+//! and no input makes it panic.
 
 #![allow(
     clippy::unwrap_used,
@@ -10,7 +11,11 @@
 
 mod common;
 
-use ciguard::{ValidPolicy, merge::render, policy::Preset};
+use ciguard::{
+    ValidPolicy,
+    merge::{Options, PodSecurity, render, render_owned_with},
+    policy::Preset,
+};
 use ciguard::{
     json,
     value::{Map, Value},
@@ -332,6 +337,32 @@ proptest! {
         // policy replaces.
         let notices: Vec<String> = twice.warnings.iter().filter(|w| w.code.is_notice()).map(|w| w.message()).collect();
         prop_assert!(notices.is_empty(), "notices on a rendered pod: {:?}\npolicy: {}", notices, serde_json::to_string(&policy.policy.spec).unwrap());
+    }
+
+    /// Leaving a record out (`merge::Options`) changes nothing else: the object, the
+    /// warnings, the denial and every record kept are what a full render gives, and the
+    /// records left out are empty.
+    #[test]
+    fn records_left_out_change_nothing_else(
+        policy in policy_strategy(),
+        pod in pod_strategy(),
+        keep in (any::<bool>(), any::<bool>(), any::<bool>()),
+    ) {
+        let full = render(&policy, &pod).unwrap();
+        let (provenance, changes, patch) = keep;
+        let options = Options { pod_security: PodSecurity::Evaluate, provenance, changes, patch };
+        let part = render_owned_with(&policy, pod.clone(), options).unwrap();
+        prop_assert_eq!(&part.object, &full.object);
+        prop_assert_eq!(&part.warnings, &full.warnings);
+        prop_assert_eq!(&part.denial, &full.denial);
+        prop_assert_eq!(&part.denied_codes, &full.denied_codes);
+        let none = |kept: bool| if kept { None } else { Some(0) };
+        prop_assert_eq!(none(provenance).unwrap_or(full.provenance.len()), part.provenance.len());
+        prop_assert_eq!(none(changes).unwrap_or(full.changes.len()), part.changes.len());
+        prop_assert_eq!(none(patch).unwrap_or(full.patch.len()), part.patch.len());
+        if provenance { prop_assert_eq!(&part.provenance, &full.provenance); }
+        if changes { prop_assert_eq!(&part.changes, &full.changes); }
+        if patch { prop_assert_eq!(&part.patch, &full.patch); }
     }
 
     #[test]

@@ -325,21 +325,38 @@ pub fn decide_in_place(endpoint: Endpoint, policy: &ValidPolicy, request: &mut R
     if let Err(e) = object_of(request) {
         return Decision::invalid(e);
     }
-    match render_request_object(policy, request) {
+    match render_request_object(policy, request, MUTATE) {
         Some(Ok(rendered)) => mutate_pod(rendered),
         Some(Err(e)) => Decision::invalid(e.to_string()),
         None => decide(endpoint, policy, request),
     }
 }
 
+/// How `/mutate` renders a pod: Pod Security is left to `/validate`; the patch is the
+/// answer, the changes go into the audit line. Nothing reads the provenance.
+const MUTATE: merge::Options = merge::Options {
+    pod_security: PodSecurity::Skip,
+    provenance: false,
+    changes: true,
+    patch: true,
+};
+
+/// How `/validate` renders a pod: Pod Security judges the object as received, and only
+/// the patch's length is read (a pod that differs from its rendering was not mutated).
+const VALIDATE: merge::Options = merge::Options {
+    changes: false,
+    ..MUTATE
+};
+
 /// Renders the request's object itself, not a copy, and leaves the rendered pod in its
 /// place (`null` when it cannot be rendered); `None` when the request has no object.
 fn render_request_object(
     policy: &ValidPolicy,
     request: &mut Request,
+    options: merge::Options,
 ) -> Option<Result<merge::Rendered, merge::RenderError>> {
     let value = request.object.as_mut()?.value_mut();
-    let rendered = merge::render_owned_with(policy, std::mem::take(value), PodSecurity::Skip);
+    let rendered = merge::render_owned_with(policy, std::mem::take(value), options);
     Some(rendered.map(|mut rendered| {
         *value = std::mem::take(&mut rendered.object);
         rendered
@@ -439,7 +456,12 @@ fn render_ephemeral(
     }
     no_roles.pod.default.remove("hostUsers");
     no_roles.pod.enforced.remove("hostUsers");
-    let rendered = merge::render_owned_with(&no_roles, pod, PodSecurity::Skip).map_err(|e| e.to_string())?;
+    // Its own patch is built from the rendered containers (`mutate_ephemeral`).
+    let options = merge::Options {
+        patch: false,
+        ..MUTATE
+    };
+    let rendered = merge::render_owned_with(&no_roles, pod, options).map_err(|e| e.to_string())?;
     Ok(Some((new.iter().map(|(i, _)| *i).collect(), rendered)))
 }
 
@@ -489,7 +511,7 @@ fn mutate(policy: &ValidPolicy, request: &Request, kind: WorkloadKind) -> Result
         return Ok(Decision::with(Outcome::Skipped));
     }
     let object = object_of(request)?;
-    let rendered = merge::render_with(policy, object, PodSecurity::Skip).map_err(|e| e.to_string())?;
+    let rendered = merge::render_with(policy, object, MUTATE).map_err(|e| e.to_string())?;
     Ok(mutate_pod(rendered))
 }
 
@@ -532,11 +554,15 @@ fn validate(policy: &ValidPolicy, request: &Request, kind: WorkloadKind) -> Resu
     // A workload's pods will be mutated: warn about them as rendered. A pod is judged
     // as received (`judge_pod`), so its rendered form needs no evaluation.
     if kind != WorkloadKind::Pod {
-        let rendered =
-            merge::render_with(policy, object, PodSecurity::EvaluateAdmitted).map_err(|e| e.to_string())?;
+        let options = merge::Options {
+            pod_security: PodSecurity::EvaluateAdmitted,
+            patch: false,
+            ..VALIDATE
+        };
+        let rendered = merge::render_with(policy, object, options).map_err(|e| e.to_string())?;
         return Ok(workload_warnings(rendered.denial.as_ref(), rendered.warnings));
     }
-    let rendered = merge::render_with(policy, object, PodSecurity::Skip);
+    let rendered = merge::render_with(policy, object, VALIDATE);
     judge_pod(policy, rendered, pod_security(policy, object), is_update)
 }
 
@@ -549,7 +575,7 @@ fn validate_pod_in_place(policy: &ValidPolicy, request: &mut Request) -> Result<
         return Ok(Decision::with(Outcome::Allowed));
     }
     let pss = pod_security(policy, object);
-    let Some(rendered) = render_request_object(policy, request) else {
+    let Some(rendered) = render_request_object(policy, request, VALIDATE) else {
         return validate(policy, request, WorkloadKind::Pod);
     };
     judge_pod(policy, rendered, pss, is_update)

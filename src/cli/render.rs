@@ -57,7 +57,15 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             } else {
                 None
             };
-            let r = merge::render_owned(&policy, std::mem::take(&mut d.object))
+            // Neither the changes nor the patch is printed; the provenance only with
+            // --explain.
+            let options = merge::Options {
+                pod_security: merge::PodSecurity::Evaluate,
+                provenance: args.explain,
+                changes: false,
+                patch: false,
+            };
+            let r = merge::render_owned_with(&policy, std::mem::take(&mut d.object), options)
                 .map_err(|e| super::in_document(&d, e, |e| &e.pointer))?;
             Ok((label, choice, r))
         })

@@ -193,11 +193,13 @@ pub struct Rendered {
     pub kind: Option<WorkloadKind>,
     /// Warnings, in pod order.
     pub warnings: Vec<Warning>,
-    /// Every resulting security-context field and who set it.
+    /// Every resulting security-context field and who set it; empty unless
+    /// [`Options::provenance`].
     pub provenance: Vec<Provenance>,
-    /// Every write, field by field.
+    /// Every write, field by field; empty unless [`Options::changes`].
     pub changes: Vec<Change>,
-    /// The RFC 6902 patch from the input object to [`Rendered::object`].
+    /// The RFC 6902 patch from the input object to [`Rendered::object`]; empty unless
+    /// [`Options::patch`].
     pub patch: Vec<PatchOp>,
     /// Set when the document is rejected.
     pub denial: Option<Denial>,
@@ -247,6 +249,38 @@ pub enum PodSecurity {
     Skip,
 }
 
+/// How [`render_with`] renders: whether it evaluates the result against the Pod Security
+/// Standards, and which of the three records only some callers read it keeps. The object,
+/// its warnings and the denial are always there.
+///
+/// A [`PodSecurity`] converts into options that keep every record, so
+/// `render_with(policy, object, PodSecurity::Skip)` gives a complete [`Rendered`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Whether the rendered pod is evaluated.
+    pub pod_security: PodSecurity,
+    /// Keep [`Rendered::provenance`] (what `render --explain` and `lint` read); when
+    /// `false` it is empty.
+    pub provenance: bool,
+    /// Keep [`Rendered::changes`] (what the webhook's audit line and `ciguard audit`
+    /// report); when `false` it is empty.
+    pub changes: bool,
+    /// Keep [`Rendered::patch`] (what the webhook answers with); when `false` it is
+    /// empty, whatever was written.
+    pub patch: bool,
+}
+
+impl From<PodSecurity> for Options {
+    fn from(pod_security: PodSecurity) -> Self {
+        Options {
+            pod_security,
+            provenance: true,
+            changes: true,
+            patch: true,
+        }
+    }
+}
+
 /// Applies a policy to an object. Objects that carry no pod are returned untouched.
 ///
 /// A job asking for root under a policy that allows only some users is not silently
@@ -291,17 +325,19 @@ pub fn render(policy: &ValidPolicy, object: &Value) -> Result<Rendered, RenderEr
     render_with(policy, object, PodSecurity::Evaluate)
 }
 
-/// [`render`], choosing whether the result is evaluated against the Pod Security Standards.
+/// [`render`], choosing whether the result is evaluated against the Pod Security
+/// Standards and which records it keeps ([`Options`]; a [`PodSecurity`] alone keeps them
+/// all).
 pub fn render_with(
     policy: &ValidPolicy,
     object: &Value,
-    pod_security: PodSecurity,
+    options: impl Into<Options>,
 ) -> Result<Rendered, RenderError> {
     let Some(kind) = WorkloadKind::of(object) else {
         return Ok(Rendered::untouched(object.clone()));
     };
     let input = JobInput::read(policy, object, kind)?;
-    render_input(policy, &input, object.clone(), kind, pod_security)
+    render_input(policy, &input, object.clone(), kind, options.into())
 }
 
 /// [`render`] of an object the caller owns: the result is written into it, so it is not
@@ -310,18 +346,17 @@ pub fn render_owned(policy: &ValidPolicy, object: Value) -> Result<Rendered, Ren
     render_owned_with(policy, object, PodSecurity::Evaluate)
 }
 
-/// [`render_owned`], choosing whether the result is evaluated against the Pod Security
-/// Standards (as [`render_with`]).
+/// [`render_owned`] with [`Options`] (as [`render_with`]).
 pub fn render_owned_with(
     policy: &ValidPolicy,
     object: Value,
-    pod_security: PodSecurity,
+    options: impl Into<Options>,
 ) -> Result<Rendered, RenderError> {
     let Some(kind) = WorkloadKind::of(&object) else {
         return Ok(Rendered::untouched(object));
     };
     let input = JobInput::read(policy, &object, kind)?;
-    render_input(policy, &input, object, kind, pod_security)
+    render_input(policy, &input, object, kind, options.into())
 }
 
 /// A [`RenderError`] about `object`.
@@ -444,8 +479,9 @@ fn render_input(
     input: &JobInput,
     mut out: Value,
     kind: WorkloadKind,
-    pod_security: PodSecurity,
+    options: Options,
 ) -> Result<Rendered, RenderError> {
+    let pod_security = options.pod_security;
     let empty = Map::new();
     let job_pod = &input.pod;
     let mut engine = Engine {
@@ -454,7 +490,7 @@ fn render_input(
         denied: Vec::new(),
         user_namespace: false,
         tmp_mounted: false,
-        w: Writer::new(&mut out, kind.spec_path()),
+        w: Writer::new(&mut out, kind.spec_path(), options),
     };
     engine.host_users(input);
     let pod_allowed = engine.pod(job_pod);

@@ -6,7 +6,10 @@ use std::{borrow::Cow, sync::Arc};
 use crate::value::{Map, Value};
 use serde::Serialize;
 
-use super::layer::{Change, FieldRef, List, Origin, Provenance};
+use super::{
+    Options,
+    layer::{Change, FieldRef, List, Origin, Provenance},
+};
 use crate::{source::escape, workload::at_mut};
 
 /// One RFC 6902 operation (`add`, `replace` or `remove`).
@@ -62,6 +65,9 @@ pub(crate) struct Writer<'o> {
     /// and nothing is written).
     spec: Option<&'o mut Value>,
     spec_path: &'static [&'static str],
+    /// Which records are kept ([`Options::provenance`], [`Options::changes`],
+    /// [`Options::patch`]).
+    keep: Options,
     provenance: Vec<Provenance>,
     changes: Vec<Change>,
     patch: Vec<PatchOp>,
@@ -111,13 +117,41 @@ fn segments(target: Target, path: &[&'static str]) -> ([Seg; MAX_SEGS], usize) {
 }
 
 impl<'o> Writer<'o> {
-    pub fn new(out: &'o mut Value, spec_path: &'static [&'static str]) -> Self {
+    pub fn new(out: &'o mut Value, spec_path: &'static [&'static str], keep: Options) -> Self {
         Writer {
             spec: at_mut(out, spec_path),
             spec_path,
-            provenance: Vec::with_capacity(64),
-            changes: Vec::with_capacity(32),
-            patch: Vec::with_capacity(32),
+            keep,
+            provenance: Vec::with_capacity(if keep.provenance { 64 } else { 0 }),
+            changes: Vec::with_capacity(if keep.changes { 32 } else { 0 }),
+            patch: Vec::with_capacity(if keep.patch { 32 } else { 0 }),
+        }
+    }
+
+    /// Records that `field` has `value`, set by `origin`, when provenance is kept.
+    fn provenance(&mut self, field: FieldRef, value: &Value, origin: Origin) {
+        if self.keep.provenance {
+            self.provenance.push(Provenance {
+                field,
+                value: value.clone(),
+                origin,
+            });
+        }
+    }
+
+    /// Records the change `change` makes, when changes are kept.
+    fn change(&mut self, change: impl FnOnce() -> Change) {
+        if self.keep.changes {
+            self.changes.push(change());
+        }
+    }
+
+    /// Records the patch operation `op` makes, when the patch is kept: `op` is only
+    /// called then, so an unkept patch costs no pointer and no copy.
+    fn patch(&mut self, op: impl FnOnce(&Self) -> PatchOp) {
+        if self.keep.patch {
+            let op = op(self);
+            self.patch.push(op);
         }
     }
 
@@ -177,24 +211,21 @@ impl<'o> Writer<'o> {
         let old = self.spec().and_then(|s| get(s, segs));
         if old == desired.map(|(v, _)| v) {
             if let Some((value, origin)) = desired {
-                let value = value.clone();
-                self.provenance.push(Provenance { field, value, origin });
+                self.provenance(field, value, origin);
             }
             return;
         }
         let new = desired.map(|(v, _)| v.clone());
         let origin = desired.map(|(_, o)| o);
-        if let Some((value, origin)) = desired {
-            self.provenance.push(Provenance {
-                field: field.clone(),
-                value: value.clone(),
-                origin,
-            });
+        if let Some((value, origin)) = desired
+            && self.keep.provenance
+        {
+            self.provenance(field.clone(), value, origin);
         }
-        let change_new = new.clone();
+        let change_new = if self.keep.changes { new.clone() } else { None };
         // The value replaced comes back from the write: no copy of it is made.
         let old = self.set(segs, new);
-        self.changes.push(Change {
+        self.change(|| Change {
             field,
             old,
             new: change_new,
@@ -206,6 +237,12 @@ impl<'o> Writer<'o> {
     /// missing parents, and records the patch operation. Returns the value it replaced.
     fn set(&mut self, segs: &[Seg], new: Option<Value>) -> Option<Value> {
         let (last, parents) = segs.split_last()?;
+        // The patch takes `new` itself and the object a copy; without a patch, the object
+        // takes `new`.
+        let (stored, new) = match new {
+            Some(v) if self.keep.patch => (Some(v.clone()), Some(v)),
+            v => (v, None),
+        };
         let mut cur = self.spec_mut()?;
         // The first parent that does not exist yet (or is null): the patch adds it whole.
         let mut missing = None;
@@ -228,15 +265,16 @@ impl<'o> Writer<'o> {
         let (Seg::Key(key), Value::Object(m)) = (*last, cur) else {
             return None;
         };
-        let old = match &new {
+        let old = match stored {
             Some(v) => match m.get_mut(key) {
-                Some(slot) => Some(std::mem::replace(slot, v.clone())),
-                None => m.insert(key.to_string(), v.clone()),
+                Some(slot) => Some(std::mem::replace(slot, v)),
+                None => m.insert(key.to_string(), v),
             },
             // The order of the other members is kept.
             None => m.shift_remove(key),
         };
-        let op = match (missing, new) {
+        let replaced = old.is_some();
+        self.patch(|w| match (missing, new) {
             (Some(n), Some(v)) => {
                 // Build the value of the first missing parent.
                 let mut value = v;
@@ -249,22 +287,21 @@ impl<'o> Writer<'o> {
                 }
                 PatchOp {
                     op: "add",
-                    path: self.pointer(&segs[..=n]),
+                    path: w.pointer(&segs[..=n]),
                     value: Some(value),
                 }
             }
             (_, Some(v)) => PatchOp {
-                op: if old.is_some() { "replace" } else { "add" },
-                path: self.pointer(segs),
+                op: if replaced { "replace" } else { "add" },
+                path: w.pointer(segs),
                 value: Some(v),
             },
             (_, None) => PatchOp {
                 op: "remove",
-                path: self.pointer(segs),
+                path: w.pointer(segs),
                 value: None,
             },
-        };
-        self.patch.push(op);
+        });
         old
     }
 }
@@ -289,7 +326,7 @@ impl Writer<'_> {
             .and_then(Value::as_array)
             .and_then(|a| a.iter().find(|x| x.get("name") == name))
         {
-            if *existing == item {
+            if *existing == item && self.keep.provenance {
                 self.provenance.push(Provenance {
                     field,
                     value: item,
@@ -302,17 +339,16 @@ impl Writer<'_> {
             Some(Value::Array(a)) => Some(a.len()),
             _ => None,
         };
-        self.provenance.push(Provenance {
-            field: field.clone(),
-            value: item.clone(),
-            origin,
-        });
-        self.changes.push(Change {
+        if self.keep.provenance {
+            self.provenance(field.clone(), &item, origin);
+        }
+        self.change(|| Change {
             field,
             old: None,
             new: Some(item.clone()),
             origin: Some(origin),
         });
+        let keep_patch = self.keep.patch;
         match len {
             Some(len) => {
                 let Some(list) = self
@@ -322,13 +358,19 @@ impl Writer<'_> {
                 else {
                     return;
                 };
+                if !keep_patch {
+                    list.push(item);
+                    return;
+                }
                 list.push(item.clone());
-                let mut path = self.pointer(segs);
-                path.push_str(&format!("/{len}"));
-                self.patch.push(PatchOp {
-                    op: "add",
-                    path,
-                    value: Some(item),
+                self.patch(|w| {
+                    let mut path = w.pointer(segs);
+                    path.push_str(&format!("/{len}"));
+                    PatchOp {
+                        op: "add",
+                        path,
+                        value: Some(item),
+                    }
                 });
             }
             // No list yet (or a null one): the list is added with the item.
@@ -374,8 +416,10 @@ impl Writer<'_> {
         for (inserted, (pos, c)) in plan.into_iter().enumerate() {
             desired.insert(pos + inserted, c);
         }
-        for c in desired.iter().filter(|c| is_ours(c)) {
-            self.record_generated(c);
+        if self.keep.provenance {
+            for c in desired.iter().filter(|c| is_ours(c)) {
+                self.record_generated(c);
+            }
         }
         if desired == current {
             return;
@@ -396,39 +440,35 @@ impl Writer<'_> {
             if let Some(a) = self.init_containers() {
                 a.remove(i);
             }
-            let path = self.pointer(&[Seg::Key("initContainers"), Seg::Index(i)]);
-            self.patch.push(PatchOp {
+            self.patch(|w| PatchOp {
                 op: "remove",
-                path,
+                path: w.pointer(&[Seg::Key("initContainers"), Seg::Index(i)]),
                 value: None,
             });
-            self.changes.push(container_change(c, Some(c.clone()), None));
+            self.change(|| container_change(c, Some(c.clone()), None));
         }
         for (i, c) in desired.iter().enumerate().filter(|(_, c)| is_ours(c)) {
-            let op = match self.init_containers() {
+            match self.init_containers() {
                 Some(a) => {
                     a.insert(i, c.clone());
-                    let path = self.pointer(&[Seg::Key("initContainers"), Seg::Index(i)]);
-                    PatchOp {
+                    self.patch(|w| PatchOp {
                         op: "add",
-                        path,
+                        path: w.pointer(&[Seg::Key("initContainers"), Seg::Index(i)]),
                         value: Some(c.clone()),
-                    }
+                    });
                 }
                 None => {
                     if let Some(Value::Object(spec)) = self.spec_mut() {
                         spec.insert("initContainers".into(), Value::Array(vec![c.clone()]));
                     }
-                    let path = self.pointer(&[Seg::Key("initContainers")]);
-                    PatchOp {
+                    self.patch(|w| PatchOp {
                         op: "add",
-                        path,
+                        path: w.pointer(&[Seg::Key("initContainers")]),
                         value: Some(Value::Array(vec![c.clone()])),
-                    }
+                    });
                 }
-            };
-            self.patch.push(op);
-            self.changes.push(container_change(c, None, Some(c.clone())));
+            }
+            self.change(|| container_change(c, None, Some(c.clone())));
         }
     }
 
@@ -526,7 +566,7 @@ mod tests {
     fn removing_keeps_the_order_of_the_rest() {
         let mut pod = json!({"spec": {"containers": [{"name": "build", "securityContext":
             {"runAsUser": 0, "readOnlyRootFilesystem": false, "privileged": false, "procMount": "Default"}}]}});
-        let mut w = Writer::new(&mut pod, &["spec"]);
+        let mut w = Writer::new(&mut pod, &["spec"], super::super::PodSecurity::Skip.into());
         let field = FieldRef {
             container: Some((List::Containers, "build".into())),
             field: Cow::Borrowed("runAsUser"),
