@@ -170,6 +170,11 @@ async fn validate_warns_when_a_pod_was_not_mutated() {
         w[0].contains("is the ciguard mutating webhook installed?"),
         "{w:?}"
     );
+    // The places it names are the operations `/mutate` answers the same pod with.
+    let mutated = admit(&state, "/mutate", &review("CREATE", &pod, None)).await;
+    let places = patch_of(&mutated).as_array().unwrap().len();
+    assert!(places > 1, "{mutated}");
+    assert!(w[0].contains(&format!(" in {places} place(s);")), "{w:?}");
 }
 
 #[tokio::test]

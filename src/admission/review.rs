@@ -342,9 +342,10 @@ const MUTATE: merge::Options = merge::Options {
 };
 
 /// How `/validate` renders a pod: Pod Security judges the object as received, and only
-/// the patch's length is read (a pod that differs from its rendering was not mutated).
+/// the number of changes is read (a pod that differs from its rendering was not
+/// mutated).
 const VALIDATE: merge::Options = merge::Options {
-    changes: false,
+    patch: false,
     ..MUTATE
 };
 
@@ -556,7 +557,7 @@ fn validate(policy: &ValidPolicy, request: &Request, kind: WorkloadKind) -> Resu
     if kind != WorkloadKind::Pod {
         let options = merge::Options {
             pod_security: PodSecurity::EvaluateAdmitted,
-            patch: false,
+            changes: false,
             ..VALIDATE
         };
         let rendered = merge::render_with(policy, object, options).map_err(|e| e.to_string())?;
@@ -597,12 +598,12 @@ fn judge_pod(
         return Ok(Decision::denied(&Denial { requests, pss }));
     }
     let mut decision = Decision::with(Outcome::Allowed);
-    if !is_update && !rendered.patch.is_empty() {
+    if !is_update && !rendered.changes.is_empty() {
         let message = format!(
             "pod differs from what ciguard policy \"{}\" makes of it in {} place(s); is the ciguard \
              mutating webhook installed?",
             policy.name(),
-            rendered.patch.len()
+            rendered.changes.len()
         );
         decision.warn("not-mutated", message);
     }
