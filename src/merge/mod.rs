@@ -262,11 +262,11 @@ pub struct Options {
     /// Keep [`Rendered::provenance`] (what `render --explain` and `lint` read); when
     /// `false` it is empty.
     pub provenance: bool,
-    /// Keep [`Rendered::changes`] (what the webhook's audit line and `ciguard audit`
-    /// report); when `false` it is empty.
+    /// Keep [`Rendered::changes`] (what `/mutate`'s audit line and `ciguard audit`
+    /// report, and `/validate` counts); when `false` it is empty.
     pub changes: bool,
-    /// Keep [`Rendered::patch`] (what the webhook answers with); when `false` it is
-    /// empty, whatever was written.
+    /// Keep [`Rendered::patch`] (what `/mutate` answers with); when `false` it is empty,
+    /// whatever was written.
     pub patch: bool,
 }
 
