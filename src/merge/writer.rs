@@ -128,14 +128,10 @@ impl<'o> Writer<'o> {
         }
     }
 
-    /// Records that `field` has `value`, set by `origin`, when provenance is kept.
-    fn provenance(&mut self, field: FieldRef, value: &Value, origin: Origin) {
+    /// Records the provenance `provenance` gives, when provenance is kept.
+    fn provenance(&mut self, provenance: impl FnOnce() -> Provenance) {
         if self.keep.provenance {
-            self.provenance.push(Provenance {
-                field,
-                value: value.clone(),
-                origin,
-            });
+            self.provenance.push(provenance());
         }
     }
 
@@ -211,16 +207,22 @@ impl<'o> Writer<'o> {
         let old = self.spec().and_then(|s| get(s, segs));
         if old == desired.map(|(v, _)| v) {
             if let Some((value, origin)) = desired {
-                self.provenance(field, value, origin);
+                self.provenance(|| Provenance {
+                    field,
+                    value: value.clone(),
+                    origin,
+                });
             }
             return;
         }
         let new = desired.map(|(v, _)| v.clone());
         let origin = desired.map(|(_, o)| o);
-        if let Some((value, origin)) = desired
-            && self.keep.provenance
-        {
-            self.provenance(field.clone(), value, origin);
+        if let Some((value, origin)) = desired {
+            self.provenance(|| Provenance {
+                field: field.clone(),
+                value: value.clone(),
+                origin,
+            });
         }
         let change_new = if self.keep.changes { new.clone() } else { None };
         // The value replaced comes back from the write: no copy of it is made.
@@ -326,8 +328,8 @@ impl Writer<'_> {
             .and_then(Value::as_array)
             .and_then(|a| a.iter().find(|x| x.get("name") == name))
         {
-            if *existing == item && self.keep.provenance {
-                self.provenance.push(Provenance {
+            if *existing == item {
+                self.provenance(|| Provenance {
                     field,
                     value: item,
                     origin,
@@ -339,9 +341,11 @@ impl Writer<'_> {
             Some(Value::Array(a)) => Some(a.len()),
             _ => None,
         };
-        if self.keep.provenance {
-            self.provenance(field.clone(), &item, origin);
-        }
+        self.provenance(|| Provenance {
+            field: field.clone(),
+            value: item.clone(),
+            origin,
+        });
         self.change(|| Change {
             field,
             old: None,
@@ -416,10 +420,8 @@ impl Writer<'_> {
         for (inserted, (pos, c)) in plan.into_iter().enumerate() {
             desired.insert(pos + inserted, c);
         }
-        if self.keep.provenance {
-            for c in desired.iter().filter(|c| is_ours(c)) {
-                self.record_generated(c);
-            }
+        for c in desired.iter().filter(|c| is_ours(c)) {
+            self.record_generated(c);
         }
         if desired == current {
             return;
@@ -477,12 +479,16 @@ impl Writer<'_> {
     }
 
     fn record_generated(&mut self, c: &Value) {
+        if !self.keep.provenance {
+            // Not even the name is needed.
+            return;
+        }
         let name: Arc<str> = c.get("name").and_then(Value::as_str).unwrap_or_default().into();
         let Some(ctx) = c.get("securityContext").and_then(Value::as_object) else {
             return;
         };
         for (k, v) in ctx {
-            self.provenance.push(Provenance {
+            self.provenance(|| Provenance {
                 field: FieldRef {
                     container: Some((List::InitContainers, name.clone())),
                     field: Cow::Owned(k.clone()),
