@@ -341,9 +341,9 @@ const MUTATE: merge::Options = merge::Options {
     patch: true,
 };
 
-/// How `/validate` renders a pod: Pod Security judges the object as received, and only
-/// the number of changes is read (a pod that differs from its rendering was not
-/// mutated).
+/// How `/validate` renders a pod: Pod Security is judged apart, on the object as
+/// received ([`pod_security`]), and of the render only the number of changes is read
+/// (a pod that differs from its rendering was not mutated).
 const VALIDATE: merge::Options = merge::Options {
     patch: false,
     ..MUTATE
