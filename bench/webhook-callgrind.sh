@@ -11,6 +11,8 @@
 #   bench/webhook-callgrind.sh                        # /mutate
 #   bench/webhook-callgrind.sh --endpoint /validate
 #   bench/webhook-callgrind.sh --profile dist         # the server as the image ships it
+#   bench/webhook-callgrind.sh --floor                # examples/https_floor.rs: the same
+#                                                     # TLS and HTTP stack doing no work
 #   bench/webhook-callgrind.sh --keep DIR             # keep the callgrind files, then:
 #   callgrind_annotate --inclusive=yes DIR/callgrind.8s.out | less
 #
@@ -20,12 +22,14 @@ cd "$(dirname "$0")/.."
 endpoint=/mutate
 profile=release
 keep=""
+floor=""
 while [ $# -gt 0 ]; do
     case "$1" in
     --endpoint) endpoint=$2; shift 2 ;;
     --keep) keep=$2; shift 2 ;;
     --profile) profile=$2; shift 2 ;;
-    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+    --floor) floor=1; shift ;;
+    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -40,6 +44,11 @@ case "$target" in
 *) target="$PWD/$target" ;;
 esac
 cargo build --quiet --profile "$profile" --bin ciguard
+server_bin="$target/$profile/ciguard"
+if [ -n "$floor" ]; then
+    cargo build --quiet --profile "$profile" --example https_floor
+    server_bin="$target/$profile/examples/https_floor"
+fi
 cargo build --quiet --release --example webhook_load
 work=$(mktemp -d)
 out=${keep:-$work}
@@ -52,7 +61,7 @@ trap 'for f in "$out"/*.pid; do [ -f "$f" ] && kill -TERM "$(cat "$f")" 2>/dev/n
 # outlives the wrapper and is stopped below with SIGTERM (a graceful shutdown).
 cat >"$work/server" <<EOF
 #!/bin/sh
-valgrind --tool=callgrind --callgrind-out-file="\$CALLGRIND_OUT" "$target/$profile/ciguard" "\$@" \
+valgrind --tool=callgrind --callgrind-out-file="\$CALLGRIND_OUT" "$server_bin" "\$@" \
     >"\$CALLGRIND_OUT.log" 2>&1 &
 echo \$! >"\$CALLGRIND_OUT.pid"
 wait
@@ -89,5 +98,5 @@ run() {
 short=$(run 3) || exit 1
 long=$(run 8) || exit 1
 set -- $short $long
-echo "POST $endpoint, GitLab Runner pod, $profile build: $1 requests $2 instructions, $3 requests $4 instructions"
+echo "POST $endpoint, GitLab Runner pod, $profile build${floor:+ of the floor (examples/https_floor.rs)}: $1 requests $2 instructions, $3 requests $4 instructions"
 echo "instructions per request: $(( ($4 - $2) / ($3 - $1) ))"

@@ -12,6 +12,9 @@
 #   bench/webhook-load.sh --endpoint /validate --rate 2000 --duration 5 --connections 8
 #   bench/webhook-load.sh --worker-threads 1 --rate 2000 --duration 5 --connections 8
 #   bench/webhook-load.sh --no-audit --rate 2000 --duration 5 --connections 8     # audit log off
+#   bench/webhook-load.sh --floor --worker-threads 1 --rate 2000 --duration 5 --connections 8
+#       # the same load against examples/https_floor.rs: the same TLS and HTTP stack doing
+#       # no work, the floor under any webhook's CPU per request on this machine
 #   bench/webhook-load.sh --help
 #
 # Only cargo is needed. The client shares the machine with the server: on a small
@@ -19,5 +22,11 @@
 set -eu
 cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-target}"
+server="$target/release/ciguard"
+if [ "${1:-}" = "--floor" ]; then
+    shift
+    cargo build --quiet --release --example https_floor
+    server="$target/release/examples/https_floor"
+fi
 cargo build --quiet --release --bin ciguard --example webhook_load
-exec "$target/release/examples/webhook_load" --server "$target/release/ciguard" "$@"
+exec "$target/release/examples/webhook_load" --server "$server" "$@"
