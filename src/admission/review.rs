@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 
-use crate::value::Value;
+use crate::value::{Value, write_str};
 use kube_core::{
     GroupVersionKind,
     admission::{AdmissionRequest, AdmissionReview, Operation},
@@ -692,7 +692,7 @@ pub fn respond(request: &Request, decision: &Decision) -> Result<Vec<u8>, serde_
     use base64::Engine as _;
     let mut out = Vec::with_capacity(RESPONSE_PREFIX.len() + 256 + decision.patch.len() * 192);
     out.extend_from_slice(RESPONSE_PREFIX.as_bytes());
-    serde_json::to_writer(&mut out, request.uid.as_str())?;
+    write_str(&mut out, request.uid.as_str());
     match &decision.message {
         None => out.extend_from_slice(br#","allowed":true,"status":{}"#),
         Some(message) => {
@@ -719,7 +719,7 @@ pub fn respond(request: &Request, decision: &Decision) -> Result<Vec<u8>, serde_
         // Serialized once, then encoded into the body in one pass (a base64 writer fed by
         // serde's many small writes costs more than this one buffer).
         let mut patch = Vec::with_capacity(decision.patch.len() * 96);
-        PatchOp::write_all(&decision.patch, &mut patch)?;
+        PatchOp::write_all(&decision.patch, &mut patch);
         let at = out.len();
         out.resize(at + base64::encoded_len(patch.len(), true).unwrap_or(0), 0);
         let written = base64::engine::general_purpose::STANDARD

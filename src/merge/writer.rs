@@ -3,7 +3,7 @@
 
 use std::{borrow::Cow, sync::Arc};
 
-use crate::value::{Map, Value};
+use crate::value::{Map, Value, write_str};
 use serde::Serialize;
 
 use super::{
@@ -26,24 +26,23 @@ pub struct PatchOp {
 
 impl PatchOp {
     /// Appends `ops` as a JSON array to `out`: the same text as serializing them with
-    /// serde_json, written by hand (the member names are fixed text; only the path and the
-    /// value go through serde_json) for the webhook's answer, where it is on every
-    /// request.
-    pub fn write_all(ops: &[PatchOp], out: &mut Vec<u8>) -> serde_json::Result<()> {
+    /// serde_json, written by hand (the member names are fixed text; the path and the
+    /// value are written by [`crate::value`]'s compact writer) for the webhook's answer,
+    /// where it is on every request.
+    pub fn write_all(ops: &[PatchOp], out: &mut Vec<u8>) {
         out.push(b'[');
         for (i, op) in ops.iter().enumerate() {
             out.extend_from_slice(if i == 0 { br#"{"op":"# } else { br#",{"op":"# });
-            serde_json::to_writer(&mut *out, op.op)?;
+            write_str(out, op.op);
             out.extend_from_slice(br#","path":"#);
-            serde_json::to_writer(&mut *out, &op.path)?;
+            write_str(out, &op.path);
             if let Some(value) = &op.value {
                 out.extend_from_slice(br#","value":"#);
-                serde_json::to_writer(&mut *out, value)?;
+                value.write_compact(out);
             }
             out.push(b'}');
         }
         out.push(b']');
-        Ok(())
     }
 }
 
@@ -535,7 +534,7 @@ mod tests {
         ];
         for ops in cases {
             let mut ours = Vec::new();
-            PatchOp::write_all(&ops, &mut ours).unwrap();
+            PatchOp::write_all(&ops, &mut ours);
             assert_eq!(
                 String::from_utf8(ours).unwrap(),
                 serde_json::to_string(&ops).unwrap()

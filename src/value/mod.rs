@@ -27,7 +27,8 @@
 //! - `value["missing"]` is `null`, `value["key"] = …` inserts into an object.
 //!
 //! [`Map`] is in `map.rs`, reading (serde's `Deserialize`, and `&Value` as a
-//! `Deserializer`) in `read.rs`.
+//! `Deserializer`) in `read.rs`, compact text written by hand ([`Value::write_compact`],
+//! [`write_str`]) in `write.rs`.
 
 use std::{
     fmt,
@@ -45,6 +46,9 @@ pub use map::{Entry, Iter, IterMut, Map};
 
 mod map;
 mod read;
+mod write;
+
+pub use write::write_str;
 
 /// A string value of a [`Value`]: up to 24 bytes are held inline, longer ones on the
 /// heap. Most string values in a Kubernetes object are short (names, images, modes, paths),
