@@ -700,10 +700,10 @@ pub fn respond(request: &Request, decision: &Decision) -> Result<Vec<u8>, serde_
             write!(out, r#","allowed":false,"status":{{"code":{code}"#).map_err(serde_json::Error::io)?;
             if !message.is_empty() {
                 out.extend_from_slice(br#","message":"#);
-                serde_json::to_writer(&mut out, message)?;
+                write_str(&mut out, message);
             }
             out.extend_from_slice(br#","reason":"#);
-            serde_json::to_writer(&mut out, reason)?;
+            write_str(&mut out, reason);
             out.push(b'}');
         }
     }
