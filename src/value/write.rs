@@ -61,15 +61,11 @@ impl Value {
     }
 }
 
+/// serde_json's own formatting: numbers are few in what ciguard writes, and its text of
+/// a number depends on its features (`arbitrary_precision` keeps the text as read).
 fn write_number(out: &mut Vec<u8>, n: &Number) {
-    if let Some(u) = n.as_u64() {
-        out.extend_from_slice(itoa::Buffer::new().format(u).as_bytes());
-    } else if let Some(i) = n.as_i64() {
-        out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
-    } else {
-        // A float: serde_json's own formatting. Writing into a `Vec` cannot fail.
-        let _ = serde_json::to_writer(&mut *out, n);
-    }
+    // Writing into a `Vec` cannot fail.
+    let _ = serde_json::to_writer(&mut *out, n);
 }
 
 #[cfg(test)]
