@@ -73,12 +73,7 @@ fn bench(c: &mut Criterion) {
     });
     // As `ciguard render` calls it: owned, and neither the webhook's patch nor the
     // provenance `--explain` prints is kept.
-    let cli = ciguard::merge::Options {
-        pod_security: ciguard::merge::PodSecurity::Evaluate,
-        provenance: false,
-        changes: false,
-        patch: false,
-    };
+    let cli = ciguard::merge::Options::without_records(ciguard::merge::PodSecurity::Evaluate);
     c.bench_function("render_cli/gitlab-pod/builtin", |b| {
         b.iter_batched(
             || gitlab_pod.clone(),

@@ -36,11 +36,11 @@ fn main() -> anyhow::Result<()> {
     if owned {
         args.remove(0);
     }
-    let options = ciguard::merge::Options {
-        pod_security: ciguard::merge::PodSecurity::Evaluate,
-        provenance: !cli,
-        changes: !cli,
-        patch: !cli,
+    let evaluate = ciguard::merge::PodSecurity::Evaluate;
+    let options = if cli {
+        ciguard::merge::Options::without_records(evaluate)
+    } else {
+        evaluate.into()
     };
     let renders: u32 = match args.first() {
         Some(n) => n.parse().context("the first argument is the number of renders")?,

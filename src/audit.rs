@@ -127,10 +127,8 @@ impl<'p> Audit<'p> {
         let preset = preset_of(&object, kind).as_str();
         // A report reads the changes and the denial: neither provenance nor a patch.
         let options = merge::Options {
-            pod_security: merge::PodSecurity::Evaluate,
-            provenance: false,
             changes: true,
-            patch: false,
+            ..merge::Options::without_records(merge::PodSecurity::Evaluate)
         };
         let rendered = merge::render_owned_with(self.policy, object, options)?;
         let namespace = rendered

@@ -532,10 +532,8 @@ fn pss_probes(policy: &ValidPolicy, out: &mut Vec<Finding>) {
             policy,
             &pod,
             merge::Options {
-                pod_security: merge::PodSecurity::Skip,
                 provenance: true,
-                changes: false,
-                patch: false,
+                ..merge::Options::without_records(merge::PodSecurity::Skip)
             },
         ) else {
             continue;

@@ -335,10 +335,9 @@ pub fn decide_in_place(endpoint: Endpoint, policy: &ValidPolicy, request: &mut R
 /// How `/mutate` renders a pod: Pod Security is left to `/validate`; the patch is the
 /// answer, the changes go into the audit line. Nothing reads the provenance.
 const MUTATE: merge::Options = merge::Options {
-    pod_security: PodSecurity::Skip,
-    provenance: false,
     changes: true,
     patch: true,
+    ..merge::Options::without_records(PodSecurity::Skip)
 };
 
 /// How `/validate` renders a pod: Pod Security is judged apart, on the object as

@@ -60,10 +60,8 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             // Neither the changes nor the patch is printed; the provenance only with
             // --explain.
             let options = merge::Options {
-                pod_security: merge::PodSecurity::Evaluate,
                 provenance: args.explain,
-                changes: false,
-                patch: false,
+                ..merge::Options::without_records(merge::PodSecurity::Evaluate)
             };
             let r = merge::render_owned_with(&policy, std::mem::take(&mut d.object), options)
                 .map_err(|e| super::in_document(&d, e, |e| &e.pointer))?;

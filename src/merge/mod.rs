@@ -270,6 +270,20 @@ pub struct Options {
     pub patch: bool,
 }
 
+impl Options {
+    /// Options that keep no record: the object, its warnings and the denial only. Name
+    /// the records a caller reads on top: `Options { changes: true,
+    /// ..Options::without_records(PodSecurity::Skip) }`.
+    pub const fn without_records(pod_security: PodSecurity) -> Self {
+        Options {
+            pod_security,
+            provenance: false,
+            changes: false,
+            patch: false,
+        }
+    }
+}
+
 impl From<PodSecurity> for Options {
     fn from(pod_security: PodSecurity) -> Self {
         Options {
